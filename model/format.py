@@ -1,0 +1,84 @@
+"""Byte layout of a WAL entry, as the model sees it (spec/format.md, section F2).
+
+Pure functions only. The reference has its own codec; the tests compare the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.digest import DIGEST_SIZE, payload_digest
+
+# F2.1: sequence u64 + length u32 + reserved u32 + blake3-256 digest.
+SEQUENCE_SIZE = 8
+LENGTH_SIZE = 4
+RESERVED_SIZE = 4
+ENTRY_HEADER_SIZE = SEQUENCE_SIZE + LENGTH_SIZE + RESERVED_SIZE + DIGEST_SIZE
+assert ENTRY_HEADER_SIZE == 48
+
+SEQUENCE_MAX = 2**64 - 1
+PAYLOAD_LEN_MAX = 2**32 - 1
+
+# F1: the MV2 header occupies the first 4096 bytes; the region starts right after.
+MV2_HEADER_SIZE = 4096
+WAL_OFFSET = 4096
+
+# S2.6: should_checkpoint thresholds, memvid's constants.
+WAL_CHECKPOINT_THRESHOLD = 0.75
+WAL_CHECKPOINT_PERIOD = 1000
+
+ZERO_HEADER = bytes(ENTRY_HEADER_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryHeader:
+    """The decoded 48-byte entry header (F2.1)."""
+
+    sequence: int
+    length: int
+    reserved: bytes
+    digest: bytes
+
+    @property
+    def is_sentinel(self) -> bool:
+        """F3.1: sequence 0 and length 0 end the log, whatever the other 36 bytes hold."""
+        return self.sequence == 0 and self.length == 0
+
+
+def encode_entry_header(sequence: int, payload: bytes) -> bytes:
+    """F2.1: the header memvid writes in front of ``payload``.
+
+    pre: 0 <= sequence <= SEQUENCE_MAX
+    pre: len(payload) <= PAYLOAD_LEN_MAX
+    post: len(__return__) == ENTRY_HEADER_SIZE
+    """
+    return (
+        sequence.to_bytes(SEQUENCE_SIZE, "little")
+        + len(payload).to_bytes(LENGTH_SIZE, "little")
+        + bytes(RESERVED_SIZE)
+        + payload_digest(payload)
+    )
+
+
+def encode_entry(sequence: int, payload: bytes) -> bytes:
+    """F2: header then payload, written in one piece at the write head."""
+    return encode_entry_header(sequence, payload) + payload
+
+
+def decode_entry_header(raw: bytes) -> EntryHeader:
+    """F2.1, read side. ``raw`` must be exactly one header.
+
+    pre: len(raw) == ENTRY_HEADER_SIZE
+    post: __return__.sequence <= SEQUENCE_MAX and __return__.length <= PAYLOAD_LEN_MAX
+    """
+    return EntryHeader(
+        sequence=int.from_bytes(raw[0:8], "little"),
+        length=int.from_bytes(raw[8:12], "little"),
+        reserved=bytes(raw[12:16]),
+        digest=bytes(raw[16:48]),
+    )
+
+
+def entry_size(payload_len: int) -> int:
+    """Bytes a record occupies in the region (F2.2)."""
+    return ENTRY_HEADER_SIZE + payload_len

@@ -1,0 +1,439 @@
+"""The executable model of memvid's embedded WAL (spec/semantics.md).
+
+Everything that decides a transition lives here. The model does no I/O and
+never imports the reference: the tests hold the two side by side.
+
+Layout follows the spec: constants, state variables grouped by role (durable
+on disk, volatile in the WAL object, the caller's in-memory header, history
+kept only for checking), the initial state, then one function per operation.
+Every operation takes a ``State`` and returns a new one with its result;
+errors are values (``WalError``), never exceptions.
+
+Two designs share this code. ``Design.ORIGINAL`` is exactly what
+``embedded_wal.rs`` does, defects included. ``Design.FIXED`` is what the
+reference does by default. Every place where they differ is marked
+``DIVERGENCE`` with its number in spec/defects.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from model.digest import payload_digest
+from model.format import (
+    ENTRY_HEADER_SIZE,
+    PAYLOAD_LEN_MAX,
+    SEQUENCE_MAX,
+    WAL_CHECKPOINT_PERIOD,
+    WAL_CHECKPOINT_THRESHOLD,
+    decode_entry_header,
+    entry_size,
+)
+from model.region import Record, Region
+
+U64_MAX = 2**64 - 1
+
+
+class Design(enum.Enum):
+    ORIGINAL = "original"
+    FIXED = "fixed"
+
+
+class ErrorKind(enum.Enum):
+    INVALID_HEADER = "InvalidHeader"
+    LOCK = "Lock"
+    CHECKPOINT_FAILED = "CheckpointFailed"
+    WAL_CORRUPTION = "WalCorruption"
+
+
+# S4: the reason strings, verbatim from embedded_wal.rs.
+REASON_WAL_SIZE_ZERO = "wal_size must be non-zero"
+REASON_READ_ONLY = "wal is read-only; reopen memory with write access"
+REASON_PAYLOAD_TOO_LARGE = "WAL payload too large"
+REASON_TOO_SMALL = "embedded WAL region too small for entry"
+REASON_FULL = "embedded WAL region full"
+REASON_LENGTH_INVALID = "wal record length invalid"
+REASON_CHECKSUM = "wal record checksum mismatch"
+# DIVERGENCE D2: the original has no such error; it wraps the sequence to 0.
+REASON_SEQUENCE_EXHAUSTED = "WAL sequence exhausted"
+# DIVERGENCE D4: the original writes an empty record, which every later scan
+# rejects as "wal record length invalid".
+REASON_PAYLOAD_EMPTY = "WAL payload empty"
+
+
+@dataclass(frozen=True, slots=True)
+class WalError:
+    kind: ErrorKind
+    reason: str
+    offset: int | None = None
+
+
+# ---------------------------------------------------------------------------
+# State variables
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderFields:
+    """The MV2 header fields the WAL reads and writes (format F1)."""
+
+    wal_size: int
+    wal_checkpoint_pos: int
+    wal_sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disk:
+    """Durable: what the file holds (no crashes in this model, so every write
+    that returned is in the file)."""
+
+    header: HeaderFields
+    region: Region
+    # History, not in an implementation: bytes written past the region's end
+    # (guarantee G6). Only the original's sentinel does this (D3).
+    bytes_written_outside_region: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Volatile:
+    """Volatile: the fields of an open EmbeddedWal (S1.2)."""
+
+    region_size: int
+    write_head: int
+    checkpoint_head: int
+    pending_bytes: int
+    sequence: int
+    checkpoint_sequence: int
+    appends_since_checkpoint: int
+    read_only: bool
+    skip_sync: bool
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    design: Design
+    disk: Disk
+    wal: Volatile | None
+    # The caller's in-memory Header: record_checkpoint writes into it and the
+    # caller persists it with write_header (S3.5, S3.6).
+    caller_header: HeaderFields
+    # History, not in an implementation: how many records were ever appended.
+    appends_total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedRecord:
+    position: int
+    record: Record
+
+    @property
+    def total_size(self) -> int:
+        return self.record.size
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    region_size: int
+    pending_bytes: int
+    appends_since_checkpoint: int
+    sequence: int
+
+
+T = TypeVar("T")
+Outcome = tuple[State, T | WalError]
+
+
+# ---------------------------------------------------------------------------
+# Initial state (S3.1: memvid's create)
+# ---------------------------------------------------------------------------
+
+
+def initial_state(
+    design: Design,
+    region_size: int,
+    wal_sequence: int = 0,
+    wal_checkpoint_pos: int = 0,
+    region: Region | None = None,
+) -> State:
+    """A closed WAL over a file memvid has just created: a zeroed region unless
+    ``region`` is given."""
+    header = HeaderFields(region_size, wal_checkpoint_pos, wal_sequence)
+    disk = Disk(header=header, region=region if region is not None else Region.zeroed(region_size))
+    return State(design=design, disk=disk, wal=None, caller_header=header)
+
+
+# ---------------------------------------------------------------------------
+# Scan (S2: what open and records_after find)
+# ---------------------------------------------------------------------------
+
+
+def scan(region: Region, next_append_index: int = 0) -> tuple[list[ScannedRecord], int] | WalError:
+    """S2.1: walk the region from position 0 until a sentinel, the end, or an
+    invalid record. Returns the records and the position where the walk stopped.
+
+    Records found in the bytes without a provenance of their own (foreign bytes,
+    a header spliced from two sources) get ``append_index`` -1.
+    """
+    size = region.size
+    found: list[ScannedRecord] = []
+    cursor = 0
+    while cursor + ENTRY_HEADER_SIZE <= size:
+        intact = region.intact_record_at(cursor)
+        if intact is not None and intact.payload:
+            found.append(ScannedRecord(cursor, intact))
+            cursor += intact.size
+            continue
+        header = decode_entry_header(region.read(cursor, ENTRY_HEADER_SIZE))
+        if header.is_sentinel:
+            break
+        if header.length == 0 or cursor + ENTRY_HEADER_SIZE + header.length > size:
+            return WalError(ErrorKind.WAL_CORRUPTION, REASON_LENGTH_INVALID, cursor)
+        payload = region.read(cursor + ENTRY_HEADER_SIZE, header.length)
+        if payload_digest(payload) != header.digest:
+            return WalError(ErrorKind.WAL_CORRUPTION, REASON_CHECKSUM, cursor)
+        found.append(ScannedRecord(cursor, Record(header.sequence, payload, -1)))
+        cursor += entry_size(header.length)
+    return found, cursor
+
+
+def _pending_bytes(found: list[ScannedRecord], checkpoint_sequence: int) -> int:
+    return sum(s.total_size for s in found if s.record.sequence > checkpoint_sequence)
+
+
+# ---------------------------------------------------------------------------
+# Operations
+# ---------------------------------------------------------------------------
+
+
+def open_wal(state: State, read_only: bool = False) -> Outcome[None]:
+    """S3.2 open / S3.3 open_read_only: the caller reads the header from disk,
+    then the WAL scans the region and (writable only) writes a sentinel."""
+    assert state.wal is None, "open on an open WAL"
+    header = state.disk.header
+    if header.wal_size == 0:
+        return state, WalError(ErrorKind.INVALID_HEADER, REASON_WAL_SIZE_ZERO)
+    scanned = scan(state.disk.region)
+    if isinstance(scanned, WalError):
+        return state, scanned
+    found, next_head = scanned
+    size = header.wal_size
+    checkpoint_sequence = header.wal_sequence
+    write_head = next_head % size
+    if state.design is Design.FIXED:
+        # DIVERGENCE D1: the write head may rest at the region's end; the next
+        # append then wraps instead of landing on the live log's first record.
+        write_head = next_head
+    wal = Volatile(
+        region_size=size,
+        write_head=write_head,
+        checkpoint_head=header.wal_checkpoint_pos % size,
+        pending_bytes=_pending_bytes(found, checkpoint_sequence),
+        sequence=found[-1].record.sequence if found else checkpoint_sequence,
+        checkpoint_sequence=checkpoint_sequence,
+        appends_since_checkpoint=0,
+        read_only=read_only,
+        skip_sync=False,
+    )
+    state = replace(state, wal=wal, caller_header=header)
+    if not read_only:
+        state = _maybe_write_sentinel(state)
+    return state, None
+
+
+def close_wal(state: State) -> State:
+    """S3.12: dropping the WAL object. Nothing is written."""
+    return replace(state, wal=None)
+
+
+def append_entry(state: State, payload: bytes) -> Outcome[int]:
+    """S3.4: append one record and return its sequence."""
+    wal = _open(state)
+    if wal.read_only:
+        return state, WalError(ErrorKind.LOCK, REASON_READ_ONLY)
+    if len(payload) > PAYLOAD_LEN_MAX:
+        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_PAYLOAD_TOO_LARGE)
+    if state.design is Design.FIXED and not payload:
+        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_PAYLOAD_EMPTY)  # DIVERGENCE D4
+    size_of_entry = entry_size(len(payload))
+    if size_of_entry > wal.region_size:
+        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_TOO_SMALL)
+    if state.design is Design.FIXED and _leaves_unsafe_tail(0, size_of_entry, size_of_entry, wal.region_size):
+        # DIVERGENCE D1: alone in the region this entry would leave 1..47 bytes
+        # behind it, where no sentinel fits (see _fits).
+        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_TOO_SMALL)
+    if wal.pending_bytes + size_of_entry > wal.region_size:
+        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_FULL)
+    if state.design is Design.FIXED and wal.sequence == SEQUENCE_MAX:
+        # DIVERGENCE D2: the original wraps to sequence 0, a record no scan
+        # ever counts as pending.
+        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_SEQUENCE_EXHAUSTED)
+    position = wal.write_head
+    if not _fits(state.design, wal, position, size_of_entry):
+        if wal.pending_bytes > 0:
+            return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_FULL)
+        position = 0
+    sequence = (wal.sequence + 1) & U64_MAX
+    record = Record(sequence, bytes(payload), state.appends_total)
+    disk = replace(state.disk, region=state.disk.region.write_record(position, record))
+    write_head = (position + size_of_entry) % wal.region_size
+    if state.design is Design.FIXED:
+        write_head = position + size_of_entry  # DIVERGENCE D1
+    wal = replace(
+        wal,
+        write_head=write_head,
+        pending_bytes=wal.pending_bytes + size_of_entry,
+        sequence=sequence,
+        appends_since_checkpoint=min(wal.appends_since_checkpoint + 1, U64_MAX),
+    )
+    state = replace(state, disk=disk, wal=wal, appends_total=state.appends_total + 1)
+    return _maybe_write_sentinel(state), sequence
+
+
+def should_checkpoint(state: State) -> bool:
+    """S3.7."""
+    wal = _open(state)
+    if wal.read_only or wal.region_size == 0:
+        return False
+    occupancy = wal.pending_bytes / wal.region_size
+    return occupancy >= WAL_CHECKPOINT_THRESHOLD or wal.appends_since_checkpoint >= WAL_CHECKPOINT_PERIOD
+
+
+def record_checkpoint(state: State) -> Outcome[None]:
+    """S3.5: mark everything appended so far as applied. Writes the checkpoint
+    into the caller's header (not to disk: that is write_header, S3.6)."""
+    wal = _open(state)
+    if wal.read_only:
+        return state, WalError(ErrorKind.LOCK, REASON_READ_ONLY)
+    checkpoint_head = wal.write_head % wal.region_size
+    wal = replace(
+        wal,
+        checkpoint_head=checkpoint_head,
+        pending_bytes=0,
+        appends_since_checkpoint=0,
+        checkpoint_sequence=wal.sequence,
+    )
+    caller_header = replace(
+        state.caller_header, wal_checkpoint_pos=checkpoint_head, wal_sequence=wal.sequence
+    )
+    state = replace(state, wal=wal, caller_header=caller_header)
+    return _maybe_write_sentinel(state), None
+
+
+def write_header(state: State) -> State:
+    """S3.6: the caller writes its in-memory header to the file (then syncs)."""
+    return replace(state, disk=replace(state.disk, header=state.caller_header))
+
+
+def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
+    """S3.8: rescan the region, refresh the volatile fields from what the scan
+    found, and return the records with a sequence above ``sequence``."""
+    wal = _open(state)
+    scanned = scan(state.disk.region)
+    if isinstance(scanned, WalError):
+        return state, scanned
+    found, next_head = scanned
+    write_head = next_head % wal.region_size
+    if state.design is Design.FIXED:
+        write_head = next_head  # DIVERGENCE D1
+    wal = replace(
+        wal,
+        sequence=found[-1].record.sequence if found else wal.sequence,
+        pending_bytes=_pending_bytes(found, wal.checkpoint_sequence),
+        write_head=write_head,
+    )
+    state = replace(state, wal=wal)
+    if not wal.read_only:
+        state = _maybe_write_sentinel(state)
+    return state, [s.record for s in found if s.record.sequence > sequence]
+
+
+def pending_records(state: State) -> Outcome[list[Record]]:
+    """S3.9: the records not yet covered by a checkpoint."""
+    return records_after(state, _open(state).checkpoint_sequence)
+
+
+def stats(state: State) -> Stats:
+    """S3.10."""
+    wal = _open(state)
+    return Stats(wal.region_size, wal.pending_bytes, wal.appends_since_checkpoint, wal.sequence)
+
+
+def set_skip_sync(state: State, skip: bool) -> State:
+    """S3.13: no effect on the bytes; only on which writes are synced."""
+    return replace(state, wal=replace(_open(state), skip_sync=skip))
+
+
+def grow_region(state: State, new_size: int) -> Outcome[None]:
+    """S3.11: memvid's growth. Close the WAL, keep every region byte where it is,
+    zero the new part, write the header with the new size, sync, reopen."""
+    assert new_size >= state.disk.header.wal_size
+    read_only = _open(state).read_only
+    closed = close_wal(state)
+    header = replace(closed.caller_header, wal_size=new_size)
+    disk = replace(closed.disk, header=header, region=closed.disk.region.grown(new_size))
+    return open_wal(replace(closed, disk=disk, caller_header=header), read_only=read_only)
+
+
+# ---------------------------------------------------------------------------
+# Internals
+# ---------------------------------------------------------------------------
+
+
+def _open(state: State) -> Volatile:
+    assert state.wal is not None, "operation on a closed WAL"
+    return state.wal
+
+
+def _leaves_unsafe_tail(position: int, size_of_entry: int, pending_after: int, region_size: int) -> bool:
+    """An entry ending at ``position + size_of_entry`` leaves fewer than 48 bytes
+    before the region's end (or none, while not every byte is pending). There
+    no sentinel fits, and memvid's own open would write its sentinel at
+    position 0 over the live log (D1)."""
+    end = position + size_of_entry
+    if end == region_size:
+        return pending_after != region_size
+    return end > region_size - ENTRY_HEADER_SIZE
+
+
+def _fits(design: Design, wal: Volatile, position: int, size_of_entry: int) -> bool:
+    """S3.4 step 7: may the entry go at ``position`` without wrapping?"""
+    if position + size_of_entry > wal.region_size:
+        return False
+    if design is Design.ORIGINAL:
+        return True
+    # DIVERGENCE D1: FIXED never leaves the write head where memvid, opening
+    # the file, would move the sentinel onto position 0.
+    pending_after = wal.pending_bytes + size_of_entry
+    return not _leaves_unsafe_tail(position, size_of_entry, pending_after, wal.region_size)
+
+
+def _maybe_write_sentinel(state: State) -> State:
+    """S3.14: write 48 zero bytes at the write head so a scan stops there."""
+    wal = _open(state)
+    if wal.read_only or wal.region_size == 0:
+        return state
+    if wal.pending_bytes >= wal.region_size:
+        return state
+    size = wal.region_size
+    region = state.disk.region
+    outside = state.disk.bytes_written_outside_region
+    position = wal.write_head % size
+    if state.design is Design.FIXED:
+        position = wal.write_head
+    remaining = size - position
+    if remaining < ENTRY_HEADER_SIZE:
+        if remaining > 0:
+            region = region.write_zeros(position, remaining)
+        if state.design is Design.FIXED:
+            # DIVERGENCE D1 (and D3): no sentinel at position 0. A scan stops by
+            # itself when fewer than 48 bytes remain, and position 0 may hold
+            # the first record of the live log.
+            return replace(state, disk=replace(state.disk, region=region))
+        position = 0
+    inside = min(ENTRY_HEADER_SIZE, size - position)
+    region = region.write_zeros(position, inside)
+    outside += ENTRY_HEADER_SIZE - inside
+    disk = replace(state.disk, region=region, bytes_written_outside_region=outside)
+    return replace(state, disk=disk, wal=replace(wal, write_head=position))

@@ -1,0 +1,136 @@
+"""The 4096-byte MV2 header: encode and decode exactly as memvid does (spec/format.md F1).
+
+Validation order and reason strings follow memvid's ``HeaderCodec``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from reference.errors import InvalidHeader, WalIoError
+from reference.storage import Storage
+
+MAGIC = b"MV2\x00"
+SPEC_MAJOR = 2
+SPEC_MINOR = 1
+VERSION = (SPEC_MAJOR << 8) | SPEC_MINOR  # 0x0201
+HEADER_SIZE = 4096
+WAL_OFFSET = HEADER_SIZE
+
+# F1.1: magic, version, spec_major, spec_minor, footer_offset, wal_offset,
+# wal_size, wal_checkpoint_pos, wal_sequence, toc_checksum. Little-endian.
+_FIELDS = struct.Struct("<4sHBBQQQQQ32s")
+assert _FIELDS.size == 4 + 2 + 1 + 1 + 8 * 5 + 32 == 80
+# F1.2: bytes 80..140 held lock data in older files; memvid clears them on read.
+LEGACY_LOCK_START = 80
+LEGACY_LOCK_END = LEGACY_LOCK_START + 60
+
+REASON_MAGIC = "magic mismatch"
+REASON_VERSION = "unsupported version"
+REASON_SPEC_BYTES = "spec byte mismatch"
+REASON_WAL_OFFSET = "wal_offset precedes data region"
+REASON_WAL_SIZE = "wal_size must be non-zero"
+REASON_TRUNCATED = "header truncated"
+
+
+@dataclass(slots=True)
+class Header:
+    """memvid's ``Header``: mutable, because ``record_checkpoint`` writes into it."""
+
+    wal_size: int
+    footer_offset: int = 0
+    wal_offset: int = WAL_OFFSET
+    wal_checkpoint_pos: int = 0
+    wal_sequence: int = 0
+    toc_checksum: bytes = field(default=bytes(32))
+    magic: bytes = MAGIC
+    version: int = VERSION
+
+    def copy(self) -> Header:
+        return Header(
+            wal_size=self.wal_size,
+            footer_offset=self.footer_offset,
+            wal_offset=self.wal_offset,
+            wal_checkpoint_pos=self.wal_checkpoint_pos,
+            wal_sequence=self.wal_sequence,
+            toc_checksum=self.toc_checksum,
+            magic=self.magic,
+            version=self.version,
+        )
+
+
+def encode_header(header: Header) -> bytes:
+    """F1: the 4096 bytes memvid writes. Validates as memvid's encoder does;
+    the spec bytes come from the constants, everything past byte 80 is zero."""
+    if header.magic != MAGIC:
+        raise InvalidHeader(REASON_MAGIC)
+    if header.version != VERSION:
+        raise InvalidHeader(REASON_VERSION)
+    if header.wal_offset < WAL_OFFSET:
+        raise InvalidHeader(REASON_WAL_OFFSET)
+    if header.wal_size == 0:
+        raise InvalidHeader(REASON_WAL_SIZE)
+    fixed = _FIELDS.pack(
+        header.magic,
+        header.version,
+        SPEC_MAJOR,
+        SPEC_MINOR,
+        header.footer_offset,
+        header.wal_offset,
+        header.wal_size,
+        header.wal_checkpoint_pos,
+        header.wal_sequence,
+        header.toc_checksum,
+    )
+    return fixed + bytes(HEADER_SIZE - len(fixed))
+
+
+def decode_header(raw: bytes) -> Header:
+    """F1, read side, checks in memvid's order. Bytes past 80 are not looked at."""
+    if len(raw) < HEADER_SIZE:
+        raise InvalidHeader(REASON_TRUNCATED)
+    magic, version, spec_major, spec_minor, footer, wal_offset, wal_size, cp_pos, wal_seq, toc = (
+        _FIELDS.unpack_from(raw, 0)
+    )
+    if magic != MAGIC:
+        raise InvalidHeader(REASON_MAGIC)
+    if version != VERSION:
+        raise InvalidHeader(REASON_VERSION)
+    if spec_major != SPEC_MAJOR or spec_minor != SPEC_MINOR:
+        raise InvalidHeader(REASON_SPEC_BYTES)
+    if wal_offset < WAL_OFFSET:
+        raise InvalidHeader(REASON_WAL_OFFSET)
+    if wal_size == 0:
+        raise InvalidHeader(REASON_WAL_SIZE)
+    return Header(
+        wal_size=wal_size,
+        footer_offset=footer,
+        wal_offset=wal_offset,
+        wal_checkpoint_pos=cp_pos,
+        wal_sequence=wal_seq,
+        toc_checksum=toc,
+        magic=magic,
+        version=version,
+    )
+
+
+def read_header(storage: Storage, *, clear_legacy_lock: bool = True) -> Header:
+    """memvid's ``HeaderCodec::read``: read 4096 bytes at 0; if bytes 80..140 are
+    not all zero, zero them and write the header back (no sync); then decode.
+    Pass ``clear_legacy_lock=False`` for a read that must not write."""
+    raw = storage.read_at(0, HEADER_SIZE)
+    if len(raw) < HEADER_SIZE:
+        # memvid's read_exact fails with this io::Error text before decoding.
+        raise WalIoError("failed to fill whole buffer")
+    if clear_legacy_lock and any(raw[LEGACY_LOCK_START:LEGACY_LOCK_END]):
+        cleared = bytearray(raw)
+        cleared[LEGACY_LOCK_START:LEGACY_LOCK_END] = bytes(LEGACY_LOCK_END - LEGACY_LOCK_START)
+        raw = bytes(cleared)
+        storage.write_at(0, raw)
+    return decode_header(raw)
+
+
+def write_header(storage: Storage, header: Header) -> None:
+    """memvid's ``HeaderCodec::write``: the encoded header at offset 0 (no sync)."""
+    storage.write_at(0, encode_header(header))

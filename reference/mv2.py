@@ -1,0 +1,99 @@
+"""What memvid does around the WAL: create a file, commit, grow the region
+(spec/semantics.md S3.1, S3.6, S3.11). The WAL itself is reference.wal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reference.header import HEADER_SIZE, WAL_OFFSET, Header, write_header
+from reference.storage import Storage
+from reference.wal import Design, EmbeddedWal, WalRecord
+
+KIB = 1024
+MIB = 1024 * KIB
+# memvid's region sizes: 64 KiB for a new file, then tiers by capacity.
+WAL_SIZE_TINY = 64 * KIB
+WAL_SIZE_TIERS = (1 * MIB, 4 * MIB, 16 * MIB, 64 * MIB)
+REASONS_THAT_GROW = frozenset({"embedded WAL region too small for entry", "embedded WAL region full"})
+
+_COPY_CHUNK = 1 * MIB
+
+
+def create_mv2(storage: Storage, wal_size: int = WAL_SIZE_TINY, *, wal_sequence: int = 0) -> Header:
+    """S3.1: header with an empty checkpoint, then a zeroed region (memvid's set_len)."""
+    header = Header(wal_size=wal_size, footer_offset=WAL_OFFSET + wal_size, wal_sequence=wal_sequence)
+    write_header(storage, header)
+    _write_zeros(storage, WAL_OFFSET, wal_size)
+    storage.sync()
+    return header
+
+
+def commit(
+    wal: EmbeddedWal,
+    storage: Storage,
+    header: Header,
+    apply: Callable[[list[WalRecord]], None] | None = None,
+) -> list[WalRecord]:
+    """S3.6: memvid's commit. The pending records are applied (by ``apply``),
+    then the checkpoint is recorded into ``header``, the header is written, and
+    the file is synced. Returns the records that were applied."""
+    records = wal.pending_records()
+    if apply is not None:
+        apply(records)
+    wal.record_checkpoint(header)
+    write_header(storage, header)
+    storage.sync()
+    return records
+
+
+def grow_region(storage: Storage, header: Header, new_size: int) -> None:
+    """S3.11: memvid's growth, on a closed WAL. Every byte after the old region
+    moves forward by the growth, the new part of the region is zeroed, the
+    header gets the new size, and the file is synced. The caller reopens."""
+    old_size = header.wal_size
+    if new_size <= old_size:
+        raise ValueError(f"new region size {new_size} must exceed the current {old_size}")
+    old_end = header.wal_offset + old_size
+    growth = new_size - old_size
+    file_end = storage.size()
+    # Copy from the back so that the source is read before it is overwritten.
+    cursor = file_end
+    while cursor > old_end:
+        start = max(old_end, cursor - _COPY_CHUNK)
+        storage.write_at(start + growth, storage.read_at(start, cursor - start))
+        cursor = start
+    _write_zeros(storage, old_end, growth)
+    header.wal_size = new_size
+    if header.footer_offset >= old_end:
+        header.footer_offset += growth
+    write_header(storage, header)
+    storage.sync()
+
+
+def grown_size(current: int, entry_size: int) -> int:
+    """memvid doubles the region until it exceeds the current size and fits the entry."""
+    size = current * 2
+    while size < entry_size:
+        size *= 2
+    return size
+
+
+def _write_zeros(storage: Storage, offset: int, length: int) -> None:
+    while length > 0:
+        chunk = min(length, _COPY_CHUNK)
+        storage.write_at(offset, bytes(chunk))
+        offset += chunk
+        length -= chunk
+
+
+__all__ = [
+    "HEADER_SIZE",
+    "REASONS_THAT_GROW",
+    "WAL_SIZE_TIERS",
+    "WAL_SIZE_TINY",
+    "Design",
+    "commit",
+    "create_mv2",
+    "grow_region",
+    "grown_size",
+]

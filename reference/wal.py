@@ -1,0 +1,386 @@
+"""The file-backed embedded WAL: memvid's ``EmbeddedWal`` in Python (spec/semantics.md S3).
+
+Byte-compatible with memvid: the same entry format, the same writes in the same
+order. ``Design.ORIGINAL`` reproduces ``embedded_wal.rs`` exactly, defects
+included; ``Design.FIXED`` (the default) keeps the guarantees of spec S6. Each
+place the two differ is marked ``DIVERGENCE Dn`` and catalogued in
+spec/defects.md. All I/O goes through ``Storage``.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+import blake3
+
+from reference.errors import CheckpointFailed, InvalidHeader, LockError, WalCorruption, WalIoError
+from reference.header import Header
+from reference.storage import Storage
+
+# F2.1: sequence u64 LE, length u32 LE, 4 reserved bytes, blake3-256 of the payload.
+ENTRY_HEADER_SIZE = 8 + 4 + 4 + 32
+_SEQUENCE_AND_LENGTH = struct.Struct("<QI")
+_ZERO_HEADER = bytes(ENTRY_HEADER_SIZE)
+SEQUENCE_MAX = 2**64 - 1
+PAYLOAD_LEN_MAX = 2**32 - 1
+WAL_CHECKPOINT_THRESHOLD = 0.75
+WAL_CHECKPOINT_PERIOD = 1000
+
+REASON_WAL_SIZE_ZERO = "wal_size must be non-zero"
+REASON_READ_ONLY = "wal is read-only; reopen memory with write access"
+REASON_PAYLOAD_TOO_LARGE = "WAL payload too large"
+REASON_TOO_SMALL = "embedded WAL region too small for entry"
+REASON_FULL = "embedded WAL region full"
+REASON_LENGTH_INVALID = "wal record length invalid"
+REASON_CHECKSUM = "wal record checksum mismatch"
+REASON_SEQUENCE_EXHAUSTED = "WAL sequence exhausted"  # DIVERGENCE D2
+REASON_PAYLOAD_EMPTY = "WAL payload empty"  # DIVERGENCE D4
+REASON_SHORT_READ = "failed to fill whole buffer"
+
+
+class Design(enum.Enum):
+    ORIGINAL = "original"
+    FIXED = "fixed"
+
+
+@dataclass(frozen=True, slots=True)
+class WalRecord:
+    sequence: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WalStats:
+    region_size: int
+    pending_bytes: int
+    appends_since_checkpoint: int
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedRecord:
+    position: int
+    sequence: int
+    payload: bytes
+
+    @property
+    def total_size(self) -> int:
+        return ENTRY_HEADER_SIZE + len(self.payload)
+
+
+def encode_entry(sequence: int, payload: bytes) -> bytes:
+    """F2: the 48-byte header followed by the payload."""
+    return (
+        _SEQUENCE_AND_LENGTH.pack(sequence, len(payload))
+        + bytes(4)
+        + blake3.blake3(payload).digest()
+        + payload
+    )
+
+
+def scan_region(region: bytes) -> tuple[list[ScannedRecord], int]:
+    """S2.1: walk the region bytes from 0 to the sentinel, the end, or an invalid
+    record (raises WalCorruption). Returns the records and where the walk stopped."""
+    size = len(region)
+    view = memoryview(region)
+    found: list[ScannedRecord] = []
+    cursor = 0
+    while cursor + ENTRY_HEADER_SIZE <= size:
+        sequence, length = _SEQUENCE_AND_LENGTH.unpack_from(view, cursor)
+        if sequence == 0 and length == 0:
+            break
+        if length == 0 or cursor + ENTRY_HEADER_SIZE + length > size:
+            raise WalCorruption(cursor, REASON_LENGTH_INVALID)
+        start = cursor + ENTRY_HEADER_SIZE
+        payload = bytes(view[start : start + length])
+        if blake3.blake3(payload).digest() != view[cursor + 16 : start]:
+            raise WalCorruption(cursor, REASON_CHECKSUM)
+        found.append(ScannedRecord(cursor, sequence, payload))
+        cursor = start + length
+    return found, cursor
+
+
+class EmbeddedWal:
+    """memvid's embedded WAL over one region of a storage. Use ``open`` or
+    ``open_read_only``; the constructor does not scan."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        region_offset: int,
+        region_size: int,
+        checkpoint_head: int,
+        checkpoint_sequence: int,
+        *,
+        read_only: bool,
+        design: Design,
+    ) -> None:
+        self._storage = storage
+        self._region_offset = region_offset
+        self._region_size = region_size
+        self._write_head = 0
+        self._checkpoint_head = checkpoint_head
+        self._pending_bytes = 0
+        self._sequence = checkpoint_sequence
+        self._checkpoint_sequence = checkpoint_sequence
+        self._appends_since_checkpoint = 0
+        self._read_only = read_only
+        self._skip_sync = False
+        self._design = design
+
+    # -- S3.2, S3.3 ---------------------------------------------------------
+
+    @classmethod
+    def open(cls, storage: Storage, header: Header, *, design: Design = Design.FIXED) -> EmbeddedWal:
+        return cls._open(storage, header, read_only=False, design=design)
+
+    @classmethod
+    def open_read_only(
+        cls, storage: Storage, header: Header, *, design: Design = Design.FIXED
+    ) -> EmbeddedWal:
+        return cls._open(storage, header, read_only=True, design=design)
+
+    @classmethod
+    def _open(cls, storage: Storage, header: Header, *, read_only: bool, design: Design) -> EmbeddedWal:
+        if header.wal_size == 0:
+            raise InvalidHeader(REASON_WAL_SIZE_ZERO)
+        wal = cls(
+            storage,
+            header.wal_offset,
+            header.wal_size,
+            header.wal_checkpoint_pos % header.wal_size,
+            header.wal_sequence,
+            read_only=read_only,
+            design=design,
+        )
+        found, next_head = wal._scan()
+        wal._pending_bytes = wal._pending_of(found)
+        wal._sequence = found[-1].sequence if found else header.wal_sequence
+        wal._write_head = wal._head_after_scan(next_head)
+        if not read_only:
+            wal._maybe_write_sentinel()
+        return wal
+
+    # -- S3.4 ---------------------------------------------------------------
+
+    def append_entry(self, payload: bytes) -> int:
+        self._assert_writable()
+        payload = bytes(payload)
+        if len(payload) > PAYLOAD_LEN_MAX:
+            raise CheckpointFailed(REASON_PAYLOAD_TOO_LARGE)
+        if self._design is Design.FIXED and not payload:
+            raise CheckpointFailed(REASON_PAYLOAD_EMPTY)  # DIVERGENCE D4
+        entry_size = ENTRY_HEADER_SIZE + len(payload)
+        if entry_size > self._region_size:
+            raise CheckpointFailed(REASON_TOO_SMALL)
+        if self._design is Design.FIXED and self._leaves_unsafe_tail(0, entry_size, entry_size):
+            raise CheckpointFailed(REASON_TOO_SMALL)  # DIVERGENCE D1
+        if self._pending_bytes + entry_size > self._region_size:
+            raise CheckpointFailed(REASON_FULL)
+        if self._design is Design.FIXED and self._sequence == SEQUENCE_MAX:
+            raise CheckpointFailed(REASON_SEQUENCE_EXHAUSTED)  # DIVERGENCE D2
+        if not self._fits(self._write_head, entry_size):
+            if self._pending_bytes > 0:
+                raise CheckpointFailed(REASON_FULL)
+            self._write_head = 0
+        next_sequence = (self._sequence + 1) & SEQUENCE_MAX
+        self._write(self._write_head, encode_entry(next_sequence, payload))
+        if not self._skip_sync:
+            self._sync()
+        if self._design is Design.FIXED:
+            self._write_head += entry_size  # DIVERGENCE D1: may rest at the region end
+        else:
+            self._write_head = (self._write_head + entry_size) % self._region_size
+        self._pending_bytes += entry_size
+        self._sequence = next_sequence
+        self._appends_since_checkpoint = min(self._appends_since_checkpoint + 1, 2**64 - 1)
+        self._maybe_write_sentinel()
+        return self._sequence
+
+    # -- S3.7 ---------------------------------------------------------------
+
+    def should_checkpoint(self) -> bool:
+        if self._read_only or self._region_size == 0:
+            return False
+        occupancy = self._pending_bytes / self._region_size
+        return (
+            occupancy >= WAL_CHECKPOINT_THRESHOLD or self._appends_since_checkpoint >= WAL_CHECKPOINT_PERIOD
+        )
+
+    # -- S3.5 ---------------------------------------------------------------
+
+    def record_checkpoint(self, header: Header) -> None:
+        """Mark everything appended as applied and write the checkpoint into
+        ``header`` (the caller then writes the header to the file and syncs)."""
+        self._assert_writable()
+        self._checkpoint_head = self._write_head % self._region_size
+        self._pending_bytes = 0
+        self._appends_since_checkpoint = 0
+        self._checkpoint_sequence = self._sequence
+        header.wal_checkpoint_pos = self._checkpoint_head
+        header.wal_sequence = self._checkpoint_sequence
+        self._maybe_write_sentinel()
+
+    # -- S3.8, S3.9 ---------------------------------------------------------
+
+    def pending_records(self) -> list[WalRecord]:
+        return self.records_after(self._checkpoint_sequence)
+
+    def records_after(self, sequence: int) -> list[WalRecord]:
+        found, next_head = self._scan()
+        if found:
+            self._sequence = found[-1].sequence
+        self._pending_bytes = self._pending_of(found)
+        self._write_head = self._head_after_scan(next_head)
+        if not self._read_only:
+            self._maybe_write_sentinel()
+        return [WalRecord(r.sequence, r.payload) for r in found if r.sequence > sequence]
+
+    # -- S3.10, S3.13 -------------------------------------------------------
+
+    def stats(self) -> WalStats:
+        return WalStats(
+            region_size=self._region_size,
+            pending_bytes=self._pending_bytes,
+            appends_since_checkpoint=self._appends_since_checkpoint,
+            sequence=self._sequence,
+        )
+
+    def set_skip_sync(self, skip: bool) -> None:
+        self._skip_sync = skip
+
+    def flush(self) -> None:
+        self._sync()
+
+    # -- Introspection (the Rust fields are private; tests and tools read them) --
+
+    @property
+    def region_offset(self) -> int:
+        return self._region_offset
+
+    @property
+    def region_size(self) -> int:
+        return self._region_size
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    @property
+    def design(self) -> Design:
+        return self._design
+
+    @property
+    def write_head(self) -> int:
+        return self._write_head
+
+    @property
+    def checkpoint_head(self) -> int:
+        return self._checkpoint_head
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    @property
+    def sequence(self) -> int:
+        return self._sequence
+
+    @property
+    def checkpoint_sequence(self) -> int:
+        return self._checkpoint_sequence
+
+    @property
+    def appends_since_checkpoint(self) -> int:
+        return self._appends_since_checkpoint
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
+    def skip_sync(self) -> bool:
+        return self._skip_sync
+
+    # -- Internals ------------------------------------------------------------
+
+    def _assert_writable(self) -> None:
+        if self._read_only:
+            raise LockError(REASON_READ_ONLY)
+
+    def _pending_of(self, found: list[ScannedRecord]) -> int:
+        return sum(r.total_size for r in found if r.sequence > self._checkpoint_sequence)
+
+    def _head_after_scan(self, next_head: int) -> int:
+        if self._design is Design.FIXED:
+            return next_head  # DIVERGENCE D1
+        return next_head % self._region_size
+
+    def _scan(self) -> tuple[list[ScannedRecord], int]:
+        region = self._read(0, self._region_size)
+        return scan_region(region)
+
+    def _read(self, position: int, length: int) -> bytes:
+        try:
+            data = self._storage.read_at(self._region_offset + position, length)
+        except OSError as error:
+            raise WalIoError(str(error)) from error
+        if len(data) < length:
+            # A file shorter than its header claims; memvid's read_exact fails so.
+            raise WalIoError(REASON_SHORT_READ)
+        return data
+
+    def _write(self, position: int, data: bytes) -> None:
+        """memvid's seek_and_write: ``position`` is taken modulo the region size,
+        and ``data`` is written whole even where it runs past the region (D3)."""
+        self._assert_writable()
+        absolute = self._region_offset + position % self._region_size
+        try:
+            self._storage.write_at(absolute, data)
+        except OSError as error:
+            raise WalIoError(str(error)) from error
+
+    def _sync(self) -> None:
+        try:
+            self._storage.sync()
+        except OSError as error:
+            raise WalIoError(str(error)) from error
+
+    def _leaves_unsafe_tail(self, position: int, entry_size: int, pending_after: int) -> bool:
+        """DIVERGENCE D1: the entry would end with 1..47 bytes left before the
+        region's end (or at the end while not all bytes are pending). No
+        sentinel fits there, and memvid opening the file would write its
+        sentinel at position 0, over the live log."""
+        end = position + entry_size
+        if end == self._region_size:
+            return pending_after != self._region_size
+        return end > self._region_size - ENTRY_HEADER_SIZE
+
+    def _fits(self, position: int, entry_size: int) -> bool:
+        """May the entry go at ``position`` without wrapping (S3.4 step 7)?"""
+        if position + entry_size > self._region_size:
+            return False
+        if self._design is Design.ORIGINAL:
+            return True
+        pending_after = self._pending_bytes + entry_size
+        return not self._leaves_unsafe_tail(position, entry_size, pending_after)
+
+    def _maybe_write_sentinel(self) -> None:
+        """S3.14: 48 zero bytes at the write head end the log for the next scan."""
+        if self._read_only or self._region_size == 0:
+            return
+        if self._pending_bytes >= self._region_size:
+            return
+        size = self._region_size
+        position = self._write_head if self._design is Design.FIXED else self._write_head % size
+        remaining = size - position
+        if remaining < ENTRY_HEADER_SIZE:
+            if remaining > 0:
+                self._write(position, bytes(remaining))
+            if self._design is Design.FIXED:
+                return  # DIVERGENCE D1, D3: never move the sentinel onto position 0
+            position = 0
+        self._write(position, _ZERO_HEADER)
+        self._write_head = position

@@ -1,0 +1,12 @@
+"""Hypothesis profiles (README "Profiles"). Choose one with HYPOTHESIS_PROFILE."""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# deadline off: examples do file I/O and fsync, whose time varies with the machine.
+_base = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("default", _base, max_examples=200, stateful_step_count=40)
+settings.register_profile("ci", _base, max_examples=200, stateful_step_count=40, derandomize=True)
+settings.register_profile("thorough", _base, max_examples=3000, stateful_step_count=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))

@@ -1,0 +1,86 @@
+"""The stateful suite must be able to fail: planted bugs (mutants) in the
+reference, or in both sides at once, must be caught, each by the check meant
+for it. A suite that passed with these bugs in place would prove nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import model.region
+import model.wal
+import reference.wal
+from walcheck.campaign import Finding, fixed_machines, hunt, hunt_settings
+
+
+def _hunt_small_region() -> Finding | None:
+    machine = fixed_machines()[0]
+    return hunt(machine, hunt_settings(300))
+
+
+def test_stateful_catches_a_reference_writing_other_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    original: Callable[[int, bytes], bytes] = reference.wal.encode_entry
+
+    def reserved_byte_set(sequence: int, payload: bytes) -> bytes:
+        encoded = bytearray(original(sequence, payload))
+        encoded[12] = 1  # a reserved byte: readers ignore it, the model does not write it
+        return bytes(encoded)
+
+    monkeypatch.setattr(reference.wal, "encode_entry", reserved_byte_set)
+    finding = _hunt_small_region()
+    assert finding is not None and finding.kind == "divergence", finding
+    assert "region bytes differ" in finding.message
+
+
+def test_stateful_catches_a_reference_losing_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    records_after = reference.wal.EmbeddedWal.records_after
+
+    def drops_last(self: reference.wal.EmbeddedWal, sequence: int) -> list[reference.wal.WalRecord]:
+        return records_after(self, sequence)[:-1]
+
+    monkeypatch.setattr(reference.wal.EmbeddedWal, "records_after", drops_last)
+    finding = _hunt_small_region()
+    # Whichever notices first: the comparison with the model after a rule, or
+    # the reader that recovers the file after every step.
+    assert finding is not None, "a reference that drops records passed"
+    assert finding.kind == "divergence" or finding.guarantee == "G1", finding.render()
+
+
+def test_stateful_catches_both_sides_dropping_the_unsafe_tail_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model and reference agree, so only the guarantees can notice: G7 (memvid
+    opening the file for writing) must."""
+
+    def model_fits(design: model.wal.Design, wal: model.wal.Volatile, position: int, size: int) -> bool:
+        return position + size <= wal.region_size
+
+    def reference_fits(self: reference.wal.EmbeddedWal, position: int, size: int) -> bool:
+        return position + size <= self.region_size
+
+    def never_unsafe(*args: object) -> bool:
+        return False
+
+    monkeypatch.setattr(model.wal, "_fits", model_fits)
+    monkeypatch.setattr(model.wal, "_leaves_unsafe_tail", never_unsafe)
+    monkeypatch.setattr(reference.wal.EmbeddedWal, "_fits", reference_fits)
+    monkeypatch.setattr(reference.wal.EmbeddedWal, "_leaves_unsafe_tail", never_unsafe)
+    finding = _hunt_small_region()
+    assert finding is not None and finding.kind == "guarantee", finding
+    assert finding.guarantee == "G7", finding.render()
+
+
+def test_stateful_catches_both_sides_forgetting_pending_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both sides return nothing from pending_records: they agree, the oracle does not."""
+    monkeypatch.setattr(model.wal, "_pending_bytes", lambda found, checkpoint: 0)
+
+    def model_pending(state: model.wal.State) -> tuple[model.wal.State, list[model.region.Record]]:
+        return state, []
+
+    def reference_pending(self: reference.wal.EmbeddedWal) -> list[reference.wal.WalRecord]:
+        return []
+
+    monkeypatch.setattr(model.wal, "pending_records", model_pending)
+    monkeypatch.setattr(reference.wal.EmbeddedWal, "pending_records", reference_pending)
+    finding = _hunt_small_region()
+    assert finding is not None and finding.kind == "guarantee", finding
+    assert finding.guarantee == "G1", finding.render()

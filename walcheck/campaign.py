@@ -1,0 +1,255 @@
+"""Running the machines: a budgeted campaign, and the hunts for the original's defects.
+
+``run_campaign`` is the tool's main job (``walcheck check``). ``hunt`` runs one
+machine until Hypothesis finds and shrinks a counterexample, and returns it as
+a ``Finding``; the defect tests and ``check --design original`` use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
+
+import model as m
+from walcheck.machines import (
+    Divergence,
+    InvariantViolation,
+    MachineConfig,
+    WalMachineBase,
+    build_machine,
+    memvid_sizes_config,
+    small_region_config,
+)
+from walcheck.oracle import GuaranteeViolation
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A counterexample: a broken guarantee, or a model/reference divergence."""
+
+    machine: str
+    kind: str  # "guarantee", "divergence" or "invariant"
+    guarantee: str | None
+    message: str
+    trace: tuple[str, ...]
+
+    def render(self) -> str:
+        head = f"{self.machine}: {self.message}"
+        return "\n".join([head, *(f"    {line}" for line in self.trace)])
+
+
+@dataclass(frozen=True)
+class DefectHunt:
+    """Where to look for one catalogued defect of the original (spec/defects.md)."""
+
+    defect: str
+    title: str
+    guarantee: str
+    config: MachineConfig
+
+
+def _original(
+    name: str,
+    *,
+    region_sizes: st.SearchStrategy[int] | None = None,
+    initial_sequences: st.SearchStrategy[int] | None = None,
+    payloads: st.SearchStrategy[bytes] | None = None,
+) -> MachineConfig:
+    base = small_region_config(m.Design.ORIGINAL, name)
+    return dataclasses.replace(
+        base,
+        region_sizes=base.region_sizes if region_sizes is None else region_sizes,
+        initial_sequences=base.initial_sequences if initial_sequences is None else initial_sequences,
+        payloads=base.payloads if payloads is None else payloads,
+    )
+
+
+# Each hunt narrows the strategies so that only its own defect is reachable:
+# D1 needs an entry ending within 48 bytes of the region end, which 40 appends
+# of at most 10 bytes never reach in 4096 bytes; D2 needs a sequence near 2**64;
+# D3 a region under 48 bytes; D4 an empty payload.
+DEFECT_HUNTS: tuple[DefectHunt, ...] = (
+    DefectHunt(
+        "D1",
+        "the sentinel wraps onto the live log and erases acknowledged records",
+        "G1",
+        _original(
+            "StatefulOriginalD1",
+            initial_sequences=st.just(0),
+            payloads=st.binary(min_size=1, max_size=300),
+        ),
+    ),
+    DefectHunt(
+        "D2",
+        "the sequence wraps from 2**64-1 to 0",
+        "G4",
+        _original(
+            "StatefulOriginalD2",
+            region_sizes=st.just(4096),
+            initial_sequences=st.integers(2**64 - 3, 2**64 - 1),
+            payloads=st.binary(min_size=1, max_size=10),
+        ),
+    ),
+    DefectHunt(
+        "D3",
+        "a region smaller than one entry header makes the sentinel write past the region",
+        "G6",
+        _original("StatefulOriginalD3", region_sizes=st.integers(1, 47), initial_sequences=st.just(0)),
+    ),
+    DefectHunt(
+        "D4",
+        "an empty payload is acknowledged, then every scan rejects the WAL",
+        "G5",
+        _original(
+            "StatefulOriginalD4",
+            region_sizes=st.just(4096),
+            initial_sequences=st.just(0),
+            payloads=st.binary(min_size=0, max_size=10),
+        ),
+    ),
+)
+
+
+def fixed_machines() -> list[type[WalMachineBase]]:
+    return [
+        build_machine(small_region_config(m.Design.FIXED, "StatefulSmallRegionFixed")),
+        build_machine(memvid_sizes_config(m.Design.FIXED, "StatefulMemvidSizesFixed")),
+    ]
+
+
+def hunt_settings(max_examples: int, *, seed: int | None = None, steps: int = 30) -> settings:
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        derandomize=seed is None,
+        report_multiple_bugs=False,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def hunt(machine: type[WalMachineBase], run_settings: settings, seed: int | None = None) -> Finding | None:
+    """Run ``machine``; return the shrunk counterexample, or None if none was found."""
+    test = _seeded(machine, run_settings, seed)
+    try:
+        test()
+    except GuaranteeViolation as violation:
+        return Finding(machine.__name__, "guarantee", violation.guarantee, str(violation), _trace(violation))
+    except Divergence as divergence:
+        return Finding(machine.__name__, "divergence", None, str(divergence), _trace(divergence))
+    except InvariantViolation as broken:
+        return Finding(machine.__name__, "invariant", None, str(broken), _trace(broken))
+    return None
+
+
+def _seeded(machine: type[WalMachineBase], run_settings: settings, seed: int | None) -> Callable[[], None]:
+    def run() -> None:
+        run_state_machine_as_test(machine, settings=run_settings)
+
+    if seed is None:
+        return run
+    from hypothesis import seed as hypothesis_seed
+
+    return hypothesis_seed(seed)(run)
+
+
+def _trace(error: BaseException) -> tuple[str, ...]:
+    notes = getattr(error, "__notes__", [])
+    lines: list[str] = []
+    for note in notes:
+        for line in str(note).splitlines():
+            if line.startswith("Explanation:"):
+                return tuple(lines)
+            invariant_call = any(
+                name in line for name in ("another_reader", "reference_and_model", "model_invariants")
+            )
+            if line.startswith("state.") and invariant_call:
+                continue  # invariants run after every step; they add nothing to read
+            if line.startswith("Failing test case") or line.strip().startswith("/"):
+                continue
+            lines.append(line)
+    return tuple(lines)
+
+
+@dataclass
+class CampaignReport:
+    design: str
+    examples: int = 0
+    steps: int = 0
+    figures: dict[str, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        if self.design == m.Design.FIXED.value:
+            return not self.findings
+        divergences = [f for f in self.findings if f.kind != "guarantee"]
+        return not self.missed and not divergences
+
+
+Progress = Callable[[str, int, int, float], None]
+
+
+def run_campaign(
+    design: m.Design,
+    *,
+    examples: int,
+    seconds: float | None,
+    steps: int = 40,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> CampaignReport:
+    """The main job. FIXED: run every machine for the budget; any finding fails.
+    ORIGINAL: hunt each catalogued defect; each must be found."""
+    started = time.monotonic()
+    report = CampaignReport(design=design.value)
+    WalMachineBase.counters.clear()
+    rng = random.Random(seed)
+    if design is m.Design.FIXED:
+        machines = fixed_machines()
+        deadline = started + seconds if seconds is not None else None
+        for machine in machines:
+            done = 0
+            per_machine = max(1, examples // len(machines))
+            batch = min(per_machine, 50)
+            while done < per_machine and not report.findings:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                count = min(batch, per_machine - done)
+                finding = hunt(machine, hunt_settings(count, seed=0, steps=steps), seed=rng.getrandbits(64))
+                done += count
+                if progress:
+                    progress(machine.__name__, done, per_machine, time.monotonic() - started)
+                if finding:
+                    report.findings.append(finding)
+    else:
+        for index, defect in enumerate(DEFECT_HUNTS):
+            machine = build_machine(defect.config)
+            finding = hunt(machine, hunt_settings(max(examples, 200), steps=steps))
+            if progress:
+                progress(
+                    f"{defect.defect} {machine.__name__}",
+                    index + 1,
+                    len(DEFECT_HUNTS),
+                    time.monotonic() - started,
+                )
+            if finding is None or finding.guarantee != defect.guarantee:
+                report.missed.append(defect.defect)
+            if finding is not None:
+                report.findings.append(finding)
+    report.figures = dict(WalMachineBase.counters)
+    report.examples = report.figures.get("examples", 0)
+    report.steps = report.figures.get("steps", 0)
+    report.seconds = time.monotonic() - started
+    return report

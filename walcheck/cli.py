@@ -1,0 +1,176 @@
+"""``walcheck``: the command-line tool.
+
+Exit codes: 0 the result matches spec/defects.md (FIXED: no guarantee broken,
+no divergence; ORIGINAL: every catalogued defect found); 1 it does not;
+2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import model as m
+from walcheck.campaign import DEFECT_HUNTS, CampaignReport, run_campaign
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="walcheck",
+        description="Check memvid's embedded WAL: the model against the reference, and the guarantees.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = commands.add_parser(
+        "check",
+        help="run the stateful campaign (model vs reference) and print a summary",
+        description=(
+            "Run the stateful machines: the model and the file-backed reference side by side, "
+            "every state variable compared after every step, and an independent oracle checking "
+            "the guarantees of spec/semantics.md S6. With --design original, hunt each defect "
+            "catalogued in spec/defects.md and show its shrunk counterexample."
+        ),
+    )
+    check.add_argument(
+        "--design",
+        choices=[d.value for d in m.Design],
+        default="fixed",
+        help="which design to check (default: fixed)",
+    )
+    check.add_argument(
+        "--examples",
+        type=_positive_int,
+        default=1000,
+        help="examples (state machine runs) in all (default: 1000)",
+    )
+    check.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=None,
+        help="stop starting new examples after this many seconds",
+    )
+    check.add_argument("--steps", type=_positive_int, default=40, help="steps per example (default: 40)")
+    check.add_argument("--seed", type=int, default=None, help="seed for a reproducible run")
+    check.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    check.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
+    if args.command == "check":
+        return _check(args, sys.stdout, sys.stderr)
+    return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
+
+
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    design = m.Design(args.design)
+    tty = err.isatty()
+
+    def progress(machine: str, done: int, total: int, elapsed: float) -> None:
+        if args.quiet:
+            return
+        line = f"  {machine}: {done}/{total} ({elapsed:.1f} s)"
+        if tty:
+            err.write("\r" + line.ljust(78))
+            if done >= total:
+                err.write("\n")
+        else:
+            err.write(line + "\n")
+        err.flush()
+
+    if not args.quiet:
+        err.write(
+            f"walcheck check: design {design.value}, {args.examples} examples"
+            + (f", at most {args.seconds:g} s" if args.seconds else "")
+            + "\n"
+        )
+    report = run_campaign(
+        design,
+        examples=args.examples,
+        seconds=args.seconds,
+        steps=args.steps,
+        seed=args.seed,
+        progress=progress,
+    )
+    if args.json:
+        json.dump(_as_json(report), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(_as_text(report))
+    return EXIT_OK if report.ok else EXIT_MISMATCH
+
+
+def _as_json(report: CampaignReport) -> dict[str, object]:
+    return {
+        "design": report.design,
+        "ok": report.ok,
+        "seconds": round(report.seconds, 3),
+        "figures": report.figures,
+        "findings": [
+            {
+                "machine": f.machine,
+                "kind": f.kind,
+                "guarantee": f.guarantee,
+                "message": f.message,
+                "trace": list(f.trace),
+            }
+            for f in report.findings
+        ],
+        "missed_defects": report.missed,
+    }
+
+
+def _as_text(report: CampaignReport) -> str:
+    lines = [f"design {report.design}: {report.seconds:.1f} s"]
+    figures = ", ".join(f"{name} {count:,}" for name, count in sorted(report.figures.items()))
+    lines.append(f"  {figures}")
+    if report.design == m.Design.FIXED.value:
+        if report.ok:
+            lines.append(
+                "  guarantees G1-G6 held at every step; the reference and the model agreed "
+                "on every state variable, result, error and region byte"
+            )
+        for finding in report.findings:
+            lines.append("  COUNTEREXAMPLE (" + finding.kind + ")")
+            lines.append("  " + finding.render().replace("\n", "\n  "))
+    else:
+        found = {f.machine for f in report.findings}
+        for hunt in DEFECT_HUNTS:
+            status = "NOT FOUND" if hunt.defect in report.missed else "found"
+            lines.append(f"  {hunt.defect} ({hunt.guarantee}) {hunt.title}: {status}")
+            for finding in report.findings:
+                if finding.machine == hunt.config.name and finding.machine in found:
+                    lines.append("    " + finding.render().replace("\n", "\n    "))
+        if report.ok:
+            lines.append("  every defect catalogued in spec/defects.md was found")
+    lines.append("result: " + ("OK" if report.ok else "MISMATCH"))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

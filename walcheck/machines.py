@@ -1,0 +1,507 @@
+"""Stateful machines: the model and the reference side by side, and the oracle.
+
+Each rule runs one operation on both, compares what they returned (values or
+errors), and feeds the oracle. After every rule the invariants compare every
+state variable, the header, the region's bytes and the bytes outside it, and
+check recovery: another reader that opens the file now must find every
+acknowledged record (G1, G5).
+
+Two failure kinds, kept apart on purpose:
+- ``Divergence``: the reference and the model disagree. A bug in one of them.
+- ``GuaranteeViolation``: both agree, and the design breaks a guarantee.
+  Expected for ``Design.ORIGINAL`` (spec/defects.md), never for FIXED.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import model as m
+from model.invariants import violated
+from reference import Design as RefDesign
+from reference import (
+    EmbeddedWal,
+    FileStorage,
+    Header,
+    MemoryStorage,
+    WalCorruption,
+    WalError,
+    commit,
+    create_mv2,
+    grow_region,
+    grown_size,
+    read_header,
+)
+from reference.header import WAL_OFFSET
+from reference.mv2 import REASONS_THAT_GROW
+from walcheck.oracle import GuaranteeViolation, Oracle
+
+ENTRY_HEADER_SIZE = 48
+# Bytes memvid keeps right after the region (data segments, the TOC). The WAL
+# must never touch them (G6); the machine fills them with a pattern to notice.
+CANARY = bytes([0xA5]) * 64
+
+
+class Divergence(AssertionError):
+    """The reference and the model disagree."""
+
+
+class InvariantViolation(AssertionError):
+    """A model state of the FIXED design breaks an invariant of spec S7."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An operation's outcome, comparable across model and reference."""
+
+    value: Any = None
+    error: tuple[str, str, int | None] | None = None
+
+    def __str__(self) -> str:
+        return f"error {self.error}" if self.error else f"ok {self.value!r}"
+
+
+def _model_result(outcome: object) -> Result:
+    if isinstance(outcome, m.WalError):
+        return Result(error=(outcome.kind.value, outcome.reason, outcome.offset))
+    return Result(value=outcome)
+
+
+def _reference_result(call: Callable[[], object]) -> Result:
+    try:
+        return Result(value=call())
+    except WalCorruption as error:
+        return Result(error=(error.kind, error.reason, error.offset))
+    except WalError as error:
+        return Result(error=(error.kind, error.reason, None))
+
+
+def _records(records: object) -> list[tuple[int, bytes]]:
+    assert isinstance(records, list)
+    return [(r.sequence, r.payload) for r in records]
+
+
+def _agree(what: str, reference: object, model: object) -> None:
+    if reference != model:
+        raise Divergence(f"{what}: reference {reference!r} != model {model!r}")
+
+
+def _scratch_dir() -> str:
+    # tmpfs when there is one: fsync there costs microseconds, not milliseconds.
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return tempfile.mkdtemp(prefix="walcheck-", dir=base)
+
+
+def pattern_payload(length: int, seed: int) -> bytes:
+    """A cheap payload of ``length`` bytes that differs with ``seed``."""
+    unit = seed.to_bytes(2, "little") + bytes([length & 0xFF, 0x5A])
+    return (unit * (length // len(unit) + 1))[:length]
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """What a machine explores. ``build_machine`` turns one into a machine class."""
+
+    name: str
+    design: m.Design
+    region_sizes: st.SearchStrategy[int]
+    initial_sequences: st.SearchStrategy[int]
+    payloads: st.SearchStrategy[bytes]
+    # memvid's growth doubles the region; the machine stops growing past this.
+    growth_limit: int
+
+
+class WalMachineBase(RuleBasedStateMachine):
+    """Rules and invariants that do not depend on the configuration."""
+
+    config: ClassVar[MachineConfig]
+    # Figures for the campaign's summary, across every example of the run.
+    counters: ClassVar[Counter[str]] = Counter()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counters["examples"] += 1
+        self.directory = _scratch_dir()
+        self.path = os.path.join(self.directory, "memory.mv2")
+        self.storage: FileStorage | None = None
+        self.header: Header | None = None
+        self.wal: EmbeddedWal | None = None
+        self.state: m.State | None = None
+        self.oracle = Oracle(0)
+
+    @property
+    def design(self) -> m.Design:
+        return self.config.design
+
+    @property
+    def ref_design(self) -> RefDesign:
+        return RefDesign(self.design.value)
+
+    def _create(self, region_size: int, initial_sequence: int) -> None:
+        """S3.1 then S3.2: memvid creates the file and opens the WAL."""
+        self.storage = FileStorage(self.path, create=True)
+        self.header = create_mv2(self.storage, region_size, wal_sequence=initial_sequence)
+        self.storage.write_at(WAL_OFFSET + region_size, CANARY)
+        self.storage.sync()
+        self.state = m.initial_state(self.design, region_size, wal_sequence=initial_sequence)
+        self.oracle = Oracle(initial_sequence)
+        self._open(read_only=False)
+
+    def _put(self, payload: bytes) -> None:
+        """memvid's put: append; on "region full" or "too small", grow and retry (S3.11)."""
+        result = self._append_both(payload)
+        grows = result.error is not None and result.error[1] in REASONS_THAT_GROW
+        if grows and self._grow_both(ENTRY_HEADER_SIZE + len(payload)):
+            self._append_both(payload)
+
+    def teardown(self) -> None:
+        if self.storage is not None:
+            self.storage.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _open_reference(self, *, read_only: bool) -> EmbeddedWal:
+        """What memvid does to open: read the header (clearing legacy lock bytes), open the WAL."""
+        assert self.storage is not None
+        self.header = read_header(self.storage)
+        opener = EmbeddedWal.open_read_only if read_only else EmbeddedWal.open
+        return opener(self.storage, self.header, design=self.ref_design)
+
+    def _open(self, *, read_only: bool) -> None:
+        assert self.state is not None
+        self.wal = None
+        if self.state.wal is not None:
+            self.state = m.close_wal(self.state)
+        ref = _reference_result(lambda: self._open_reference(read_only=read_only))
+        self.state, outcome = m.open_wal(self.state, read_only=read_only)
+        self._settle_open(ref, _model_result(outcome))
+
+    def _settle_open(self, ref: Result, model: Result) -> None:
+        _agree("open", ref.error, model.error)
+        if ref.error is not None:
+            raise GuaranteeViolation("G5", f"the WAL cannot be opened: {ref.error}")
+        assert isinstance(ref.value, EmbeddedWal)
+        self.wal = ref.value
+
+    def _is_open(self) -> bool:
+        return self.wal is not None
+
+    def _writable(self) -> bool:
+        return self.wal is not None and not self.wal.read_only
+
+    def _append_both(self, payload: bytes) -> Result:
+        assert self.wal is not None and self.state is not None
+        wal = self.wal
+        ref = _reference_result(lambda: wal.append_entry(payload))
+        self.state, outcome = m.append_entry(self.state, payload)
+        _agree("append_entry", ref, _model_result(outcome))
+        if ref.error is None:
+            assert isinstance(ref.value, int)
+            self.oracle.on_append(ref.value, payload, synced=not wal.skip_sync)
+            self.counters["appends"] += 1
+        return ref
+
+    def _grow_both(self, entry_size: int) -> bool:
+        """memvid's growth (S3.11) on both sides, then the reopen it ends with."""
+        assert self.storage is not None and self.header is not None and self.state is not None
+        new_size = grown_size(self.header.wal_size, entry_size)
+        if new_size > self.config.growth_limit:
+            return False
+        self.wal = None
+        grow_region(self.storage, self.header, new_size)
+        ref = _reference_result(lambda: self._open_reference(read_only=False))
+        self.state, outcome = m.grow_region(self.state, new_size)
+        self._settle_open(ref, _model_result(outcome))
+        self.counters["growths"] += 1
+        return True
+
+    # -- rules ----------------------------------------------------------------
+
+    @precondition(_is_open)
+    @rule()
+    def commit(self) -> None:
+        """memvid's commit (S3.6): pending_records, record_checkpoint, header write, sync."""
+        assert self.wal is not None and self.storage is not None and self.header is not None
+        assert self.state is not None
+        wal, storage, header = self.wal, self.storage, self.header
+        ref = _reference_result(lambda: _records(commit(wal, storage, header)))
+        state, pending = m.pending_records(self.state)
+        model_result: Result
+        if isinstance(pending, m.WalError):
+            model_result = _model_result(pending)
+            self.state = state
+        else:
+            state, checkpoint = m.record_checkpoint(state)
+            if isinstance(checkpoint, m.WalError):
+                model_result = _model_result(checkpoint)
+            else:
+                state = m.write_header(state)
+                model_result = Result(value=[(r.sequence, r.payload) for r in pending])
+            self.state = state
+        _agree("commit", ref, model_result)
+        if ref.error is None:
+            assert isinstance(ref.value, list)
+            self.oracle.on_commit(ref.value)
+            self.counters["commits"] += 1
+        elif ref.error[0] == "WalCorruption":
+            raise GuaranteeViolation("G5", f"commit could not read the WAL: {ref.error}")
+
+    @precondition(_is_open)
+    @rule()
+    def pending(self) -> None:
+        """S3.9."""
+        assert self.wal is not None and self.state is not None
+        wal = self.wal
+        ref = _reference_result(lambda: _records(wal.pending_records()))
+        self.state, outcome = m.pending_records(self.state)
+        model = _model_result(outcome if isinstance(outcome, m.WalError) else _records(outcome))
+        _agree("pending_records", ref, model)
+        if ref.error is not None:
+            raise GuaranteeViolation("G5", f"pending_records failed: {ref.error}")
+        assert isinstance(ref.value, list)
+        self.oracle.check_pending(ref.value, "pending_records")
+
+    @precondition(_is_open)
+    @rule(back=st.integers(0, 6), anywhere=st.one_of(st.none(), st.integers(0, 2**64 - 1)))
+    def records_after(self, back: int, anywhere: int | None) -> None:
+        """S3.8, near the current sequence or at any sequence at all."""
+        assert self.wal is not None and self.state is not None
+        after = anywhere if anywhere is not None else max(0, self.oracle.last_sequence - back)
+        wal = self.wal
+        ref = _reference_result(lambda: _records(wal.records_after(after)))
+        self.state, outcome = m.records_after(self.state, after)
+        model = _model_result(outcome if isinstance(outcome, m.WalError) else _records(outcome))
+        _agree(f"records_after({after})", ref, model)
+        if ref.error is not None:
+            raise GuaranteeViolation("G5", f"records_after failed: {ref.error}")
+        assert isinstance(ref.value, list)
+        self.oracle.check_records_after(after, ref.value)
+
+    # Mostly writable: a read-only WAL disables half the rules until the next reopen.
+    @rule(read_only=st.sampled_from([False, False, False, True]))
+    def reopen(self, read_only: bool) -> None:
+        """Close the WAL and open the file again, as a new process would (S3.2, S3.3)."""
+        self.oracle.on_reopen()
+        self._open(read_only=read_only)
+
+    @precondition(_is_open)
+    @rule(skip=st.booleans())
+    def set_skip_sync(self, skip: bool) -> None:
+        """S3.13: batch mode on or off."""
+        assert self.wal is not None and self.state is not None
+        self.wal.set_skip_sync(skip)
+        self.state = m.set_skip_sync(self.state, skip)
+
+    @precondition(_is_open)
+    @rule()
+    def flush(self) -> None:
+        """S3.13: the sync that acknowledges a batch."""
+        assert self.wal is not None
+        wal = self.wal
+        ref = _reference_result(wal.flush)
+        _agree("flush", ref, Result())
+        self.oracle.on_flush()
+
+    @precondition(_writable)
+    @rule()
+    def grow(self) -> None:
+        """S3.11 on its own: memvid doubling the region before it is full."""
+        assert self.header is not None
+        self._grow_both(self.header.wal_size + 1)
+
+    # -- invariants -------------------------------------------------------------
+
+    @invariant()
+    def reference_and_model_agree(self) -> None:
+        if self.state is None or self.storage is None:
+            return
+        self.counters["steps"] += 1
+        state = self.state
+        disk_header = read_header(self.storage, clear_legacy_lock=False)
+        _agree(
+            "header on disk",
+            (disk_header.wal_size, disk_header.wal_checkpoint_pos, disk_header.wal_sequence),
+            (
+                state.disk.header.wal_size,
+                state.disk.header.wal_checkpoint_pos,
+                state.disk.header.wal_sequence,
+            ),
+        )
+        if self.header is not None:
+            _agree(
+                "caller header",
+                (self.header.wal_size, self.header.wal_checkpoint_pos, self.header.wal_sequence),
+                (
+                    state.caller_header.wal_size,
+                    state.caller_header.wal_checkpoint_pos,
+                    state.caller_header.wal_sequence,
+                ),
+            )
+        size = state.disk.header.wal_size
+        region = self.storage.read_at(WAL_OFFSET, size)
+        if region != state.disk.region.to_bytes():
+            model_bytes = state.disk.region.to_bytes()
+            first = next(i for i in range(size) if region[i] != model_bytes[i])
+            raise Divergence(f"region bytes differ first at position {first}")
+        canary_intact = self.storage.read_at(WAL_OFFSET + size, len(CANARY)) == CANARY
+        _agree(
+            "nothing written outside the region", canary_intact, state.disk.bytes_written_outside_region == 0
+        )
+        if not canary_intact:
+            raise GuaranteeViolation("G6", "the WAL wrote past the end of its region")
+        if self.wal is None:
+            _agree("open", None, state.wal)
+            return
+        wal, v = self.wal, state.wal
+        assert v is not None
+        _agree(
+            "volatile state",
+            (
+                wal.region_size,
+                wal.write_head,
+                wal.checkpoint_head,
+                wal.pending_bytes,
+                wal.sequence,
+                wal.checkpoint_sequence,
+                wal.appends_since_checkpoint,
+                wal.read_only,
+                wal.skip_sync,
+            ),
+            (
+                v.region_size,
+                v.write_head,
+                v.checkpoint_head,
+                v.pending_bytes,
+                v.sequence,
+                v.checkpoint_sequence,
+                v.appends_since_checkpoint,
+                v.read_only,
+                v.skip_sync,
+            ),
+        )
+        stats = wal.stats()
+        _agree(
+            "stats",
+            (stats.region_size, stats.pending_bytes, stats.appends_since_checkpoint, stats.sequence),
+            tuple(vars_of(m.stats(state))),
+        )
+        _agree("should_checkpoint", wal.should_checkpoint(), m.should_checkpoint(state))
+
+    @invariant()
+    def model_invariants_hold(self) -> None:
+        """spec S7: the FIXED design keeps I1-I12 in every reachable state. The
+        original breaks some of them once a defect strikes; its machines check
+        the guarantees instead."""
+        if self.state is None or self.design is not m.Design.FIXED:
+            return
+        broken = violated(self.state)
+        if broken:
+            raise InvariantViolation(f"invariants {', '.join(broken)} broken")
+
+    @invariant()
+    def another_reader_recovers_every_acknowledged_record(self) -> None:
+        """G1, G5: a second reader opening the file now (read-only, as
+        ``open_read_only`` does, so it writes nothing) finds exactly the
+        unapplied records, whether it runs this design or memvid's."""
+        if self.state is None or self.storage is None:
+            return
+        # memvid itself must read what the FIXED design writes.
+        designs = (m.Design.FIXED, m.Design.ORIGINAL) if self.design is m.Design.FIXED else (self.design,)
+        with FileStorage(self.path, read_only=True) as storage:
+            header = read_header(storage, clear_legacy_lock=False)
+            for design in designs:
+                try:
+                    reader = EmbeddedWal.open_read_only(storage, header, design=RefDesign(design.value))
+                    records = _records(reader.pending_records())
+                except WalError as error:
+                    raise GuaranteeViolation(
+                        "G5", f"a {design.value} reader cannot open the WAL: {error}"
+                    ) from error
+                self.oracle.check_pending(records, f"a {design.value} reader's recovery")
+                self.counters["recoveries checked"] += 1
+            if self.design is m.Design.FIXED:
+                self._memvid_writer_recovers(storage)
+
+    def _memvid_writer_recovers(self, storage: FileStorage) -> None:
+        """G7: memvid opening a FIXED file for writing (on a copy: its open writes
+        a sentinel) recovers every acknowledged record."""
+        copy = MemoryStorage(storage.read_at(0, storage.size()))
+        try:
+            writer = EmbeddedWal.open(copy, read_header(copy), design=RefDesign.ORIGINAL)
+            records = _records(writer.pending_records())
+        except WalError as error:
+            raise GuaranteeViolation("G7", f"memvid cannot open the file for writing: {error}") from error
+        try:
+            self.oracle.check_pending(records, "memvid opening the file for writing")
+        except GuaranteeViolation as violation:
+            raise GuaranteeViolation("G7", violation.detail) from violation
+        self.counters["recoveries checked"] += 1
+
+
+def vars_of(stats: m.Stats) -> tuple[int, int, int, int]:
+    return (stats.region_size, stats.pending_bytes, stats.appends_since_checkpoint, stats.sequence)
+
+
+def build_machine(config: MachineConfig) -> type[WalMachineBase]:
+    """A machine class exploring ``config``: its strategies, its design."""
+
+    class Machine(WalMachineBase):
+        @initialize(region_size=config.region_sizes, initial_sequence=config.initial_sequences)
+        def create(self, region_size: int, initial_sequence: int) -> None:
+            self._create(region_size, initial_sequence)
+
+        @precondition(lambda self: self.wal is not None)
+        @rule(payload=config.payloads)
+        def append(self, payload: bytes) -> None:
+            """S3.4 as the WAL's own caller would use it."""
+            self._append_both(payload)
+
+        @precondition(lambda self: self.wal is not None and not self.wal.read_only)
+        @rule(payload=config.payloads)
+        def put(self, payload: bytes) -> None:
+            """memvid's put, growing the region when it must."""
+            self._put(payload)
+
+    Machine.config = config
+    Machine.__name__ = Machine.__qualname__ = config.name
+    return Machine
+
+
+def small_region_config(design: m.Design, name: str) -> MachineConfig:
+    """Regions of a few hundred bytes: every append is near a boundary."""
+    return MachineConfig(
+        name=name,
+        design=design,
+        region_sizes=st.one_of(st.integers(48, 400), st.sampled_from([48, 96, 97, 144, 256])),
+        initial_sequences=st.one_of(st.just(0), st.integers(0, 2**64 - 1), st.integers(2**64 - 4, 2**64 - 1)),
+        payloads=st.binary(min_size=0, max_size=300),
+        growth_limit=2048,
+    )
+
+
+def memvid_sizes_config(design: m.Design, name: str) -> MachineConfig:
+    """memvid's real sizes: a 64 KiB region that grows by doubling up to 1 MiB,
+    payloads from a few bytes to tens of KiB."""
+    sizes = st.one_of(st.integers(1, 300), st.integers(300, 4096), st.integers(4096, 40_000))
+    return MachineConfig(
+        name=name,
+        design=design,
+        region_sizes=st.just(64 * 1024),
+        initial_sequences=st.just(0),
+        payloads=st.builds(pattern_payload, sizes, st.integers(0, 2**16 - 1)),
+        growth_limit=1024 * 1024,
+    )
+
+
+StatefulSmallRegionFixed = build_machine(small_region_config(m.Design.FIXED, "StatefulSmallRegionFixed"))
+StatefulMemvidSizesFixed = build_machine(memvid_sizes_config(m.Design.FIXED, "StatefulMemvidSizesFixed"))

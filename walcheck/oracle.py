@@ -1,0 +1,116 @@
+"""The independent oracle: what the caller appended and what it was told.
+
+Nothing here is derived from the model or the reference. It knows only the
+payloads the test passed in, the sequences ``append_entry`` returned, which
+appends were acknowledged (S5), and which commits returned. From that alone it
+checks the guarantees of spec/semantics.md S6.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+SEQUENCE_MAX = 2**64 - 1
+
+
+class GuaranteeViolation(AssertionError):
+    """A guarantee of spec S6 does not hold. ``guarantee`` is its number ("G1")."""
+
+    def __init__(self, guarantee: str, detail: str) -> None:
+        super().__init__(f"{guarantee} violated: {detail}")
+        self.guarantee = guarantee
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    sequence: int
+    payload: bytes
+
+
+def _show(records: Sequence[tuple[int, bytes]]) -> str:
+    def one(sequence: int, payload: bytes) -> str:
+        shown = payload if len(payload) <= 12 else payload[:12] + b"..."
+        return f"({sequence}, {shown!r} len={len(payload)})"
+
+    return "[" + ", ".join(one(s, p) for s, p in records) + "]"
+
+
+@dataclass
+class Oracle:
+    initial_sequence: int
+    appended: list[Appended] = field(default_factory=list)
+    # appended[:applied] were returned by a commit and checkpointed (S5).
+    applied: int = 0
+    # appended[:acknowledged] were acknowledged to the caller (S5.1).
+    acknowledged: int = 0
+    issued: set[int] = field(default_factory=set)
+
+    @property
+    def last_sequence(self) -> int:
+        return self.appended[-1].sequence if self.appended else self.initial_sequence
+
+    def unapplied(self) -> list[tuple[int, bytes]]:
+        return [(a.sequence, a.payload) for a in self.appended[self.applied :]]
+
+    def on_append(self, sequence: int, payload: bytes, *, synced: bool) -> None:
+        expected = self.last_sequence + 1
+        if sequence != expected:
+            raise GuaranteeViolation(
+                "G4", f"append returned sequence {sequence}, expected {expected} (one more than the last)"
+            )
+        if sequence in self.issued:
+            raise GuaranteeViolation("G3", f"sequence {sequence} was issued twice")
+        self.issued.add(sequence)
+        self.appended.append(Appended(sequence, bytes(payload)))
+        if synced:
+            self.acknowledged = len(self.appended)
+
+    def on_flush(self) -> None:
+        self.acknowledged = len(self.appended)
+
+    def on_reopen(self) -> None:
+        """No crash: a reopened WAL sees every write, so nothing is forgotten."""
+
+    def check_pending(self, records: Sequence[tuple[int, bytes]], where: str) -> None:
+        """G1 and G2: pending records are exactly the unapplied appends, in order."""
+        expected = self.unapplied()
+        if list(records) == expected:
+            return
+        returned = {(s, p) for s, p in records}
+        missing = [r for r in expected if r not in returned]
+        if missing:
+            raise GuaranteeViolation(
+                "G1",
+                f"{where} lost acknowledged records {_show(missing)}; "
+                f"returned {_show(records)}, expected {_show(expected)}",
+            )
+        raise GuaranteeViolation(
+            "G2", f"{where} returned {_show(records)}, expected exactly {_show(expected)}"
+        )
+
+    def on_commit(self, records: Sequence[tuple[int, bytes]]) -> None:
+        self.check_pending(records, "commit (pending_records)")
+        self.applied = len(self.appended)
+
+    def check_records_after(self, after: int, records: Sequence[tuple[int, bytes]]) -> None:
+        """G1, G2 for records_after: every unapplied append above ``after`` is
+        there; everything returned was appended, with its payload, in order,
+        each sequence once."""
+        known = {a.sequence: a.payload for a in self.appended}
+        for sequence, payload in records:
+            if sequence <= after:
+                raise GuaranteeViolation("G2", f"records_after({after}) returned sequence {sequence}")
+            if known.get(sequence) != payload:
+                raise GuaranteeViolation(
+                    "G2", f"records_after({after}) returned {_show([(sequence, payload)])}, never appended"
+                )
+        sequences = [s for s, _ in records]
+        if sequences != sorted(set(sequences)):
+            raise GuaranteeViolation("G2", f"records_after({after}) returned sequences {sequences}")
+        required = [r for r in self.unapplied() if r[0] > after]
+        returned = set(records)
+        missing = [r for r in required if r not in returned]
+        if missing:
+            raise GuaranteeViolation("G1", f"records_after({after}) lost {_show(missing)}")
