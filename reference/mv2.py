@@ -71,9 +71,11 @@ def grow_region(storage: Storage, header: Header, new_size: int) -> None:
 
 
 def grown_size(current: int, entry_size: int) -> int:
-    """memvid doubles the region until it exceeds the current size and fits the entry."""
-    size = current * 2
-    while size < entry_size:
+    """memvid's new region size when an append of ``entry_size`` bytes failed:
+    double until the size exceeds both the entry and the current size."""
+    target = max(entry_size, current + 1)
+    size = current
+    while size <= target:
         size *= 2
     return size
 

@@ -20,6 +20,7 @@ from reference import (
     WalCorruption,
     commit,
     create_mv2,
+    grown_size,
     read_header,
 )
 from walcheck.campaign import DEFECT_HUNTS, DefectHunt, hunt, hunt_settings
@@ -177,3 +178,12 @@ class TestD4EmptyPayload:
         with pytest.raises(CheckpointFailed, match="WAL payload empty"):
             wal.append_entry(b"")
         assert wal.pending_records() == []
+
+
+@pytest.mark.parametrize(
+    ("current", "entry", "expected"),
+    [(65536, 100, 131072), (65536, 65536, 131072), (65536, 131072, 262144), (48, 49, 96), (64, 300, 512)],
+)
+def test_grown_size_doubles_as_memvid_does(current: int, entry: int, expected: int) -> None:
+    """S3.11: memvid doubles while the size is at most max(entry, current + 1)."""
+    assert grown_size(current, entry) == expected

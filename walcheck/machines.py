@@ -158,10 +158,13 @@ class WalMachineBase(RuleBasedStateMachine):
 
     def _put(self, payload: bytes) -> None:
         """memvid's put: append; on "region full" or "too small", grow and retry (S3.11)."""
+        # memvid retries until the append succeeds, growing each time; the
+        # machine stops at its growth limit.
         result = self._append_both(payload)
-        grows = result.error is not None and result.error[1] in REASONS_THAT_GROW
-        if grows and self._grow_both(ENTRY_HEADER_SIZE + len(payload)):
-            self._append_both(payload)
+        while result.error is not None and result.error[1] in REASONS_THAT_GROW:
+            if not self._grow_both(ENTRY_HEADER_SIZE + len(payload)):
+                return
+            result = self._append_both(payload)
 
     def teardown(self) -> None:
         if self.storage is not None:
