@@ -167,9 +167,9 @@ class EmbeddedWal:
 
     def append_entry(self, payload: bytes) -> int:
         self._assert_writable()
-        payload = bytes(payload)
         if len(payload) > PAYLOAD_LEN_MAX:
             raise CheckpointFailed(REASON_PAYLOAD_TOO_LARGE)
+        payload = bytes(payload)
         if self._design is Design.FIXED and not payload:
             raise CheckpointFailed(REASON_PAYLOAD_EMPTY)  # DIVERGENCE D4
         entry_size = ENTRY_HEADER_SIZE + len(payload)

@@ -187,3 +187,23 @@ class TestD4EmptyPayload:
 def test_grown_size_doubles_as_memvid_does(current: int, entry: int, expected: int) -> None:
     """S3.11: memvid doubles while the size is at most max(entry, current + 1)."""
     assert grown_size(current, entry) == expected
+
+
+class _HugePayload(bytes):
+    """A payload that claims 2**32 bytes, so the length check runs without 4 GiB."""
+
+    def __len__(self) -> int:
+        return 2**32
+
+
+@pytest.mark.parametrize("design", list(Design))
+def test_payload_too_large_is_refused_by_both_designs(design: Design) -> None:
+    """S3.4 error 2, checked before anything else is looked at or written."""
+    storage, wal = _fresh(4096, design)
+    writes = len(storage.writes)
+    with pytest.raises(CheckpointFailed, match="WAL payload too large"):
+        wal.append_entry(_HugePayload(b"x"))
+    assert len(storage.writes) == writes
+    state, _ = m.open_wal(m.initial_state(m.Design(design.value), 4096))
+    _, outcome = m.append_entry(state, _HugePayload(b"x"))
+    assert outcome == m.WalError(m.ErrorKind.CHECKPOINT_FAILED, "WAL payload too large")

@@ -152,7 +152,7 @@ def _as_text(report: CampaignReport) -> str:
     if report.design == m.Design.FIXED.value:
         if report.ok:
             lines.append(
-                "  guarantees G1-G6 held at every step; the reference and the model agreed "
+                "  guarantees G1-G7 held at every step; the reference and the model agreed "
                 "on every state variable, result, error and region byte"
             )
         for finding in report.findings:
