@@ -79,6 +79,25 @@ def decode_entry_header(raw: bytes) -> EntryHeader:
     )
 
 
+def decode_entry(raw: bytes) -> tuple[int, bytes] | None:
+    """F2, F3.4: the record held by ``raw`` (exactly one entry: its header, then
+    as many payload bytes as the header's length says), or None when the bytes
+    hold no valid record: a zero length, a wrong size, or a payload whose
+    digest differs from the header's. The reserved bytes are ignored (F2.5).
+
+    pre: len(raw) >= ENTRY_HEADER_SIZE
+    post: __return__ is None or encode_entry(__return__[0], __return__[1]) == raw[:12] + bytes(4) + raw[16:]
+    post: __return__ is None or len(__return__[1]) >= 1
+    """
+    header = decode_entry_header(raw[:ENTRY_HEADER_SIZE])
+    payload = raw[ENTRY_HEADER_SIZE:]
+    if header.length == 0 or len(payload) != header.length:
+        return None
+    if payload_digest(payload) != header.digest:
+        return None
+    return header.sequence, bytes(payload)
+
+
 def entry_size(payload_len: int) -> int:
     """Bytes a record occupies in the region (F2.2)."""
     return ENTRY_HEADER_SIZE + payload_len

@@ -21,16 +21,17 @@ import enum
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from model.digest import payload_digest
 from model.format import (
     ENTRY_HEADER_SIZE,
     PAYLOAD_LEN_MAX,
     SEQUENCE_MAX,
     WAL_CHECKPOINT_PERIOD,
     WAL_CHECKPOINT_THRESHOLD,
+    decode_entry,
     decode_entry_header,
     entry_size,
 )
+from model.placement import place_entry, sentinel_writes
 from model.region import Record, Region
 
 U64_MAX = 2**64 - 1
@@ -190,10 +191,10 @@ def scan(region: Region, next_append_index: int = 0) -> tuple[list[ScannedRecord
             break
         if header.length == 0 or cursor + ENTRY_HEADER_SIZE + header.length > size:
             return WalError(ErrorKind.WAL_CORRUPTION, REASON_LENGTH_INVALID, cursor)
-        payload = region.read(cursor + ENTRY_HEADER_SIZE, header.length)
-        if payload_digest(payload) != header.digest:
+        decoded = decode_entry(region.read(cursor, ENTRY_HEADER_SIZE + header.length))
+        if decoded is None:  # the length is valid, so only the digest can differ
             return WalError(ErrorKind.WAL_CORRUPTION, REASON_CHECKSUM, cursor)
-        found.append(ScannedRecord(cursor, Record(header.sequence, payload, -1)))
+        found.append(ScannedRecord(cursor, Record(decoded[0], decoded[1], -1)))
         cursor += entry_size(header.length)
     return found, cursor
 
@@ -256,24 +257,18 @@ def append_entry(state: State, payload: bytes) -> Outcome[int]:
         return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_PAYLOAD_TOO_LARGE)
     if state.design is Design.FIXED and not payload:
         return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_PAYLOAD_EMPTY)  # DIVERGENCE D4
-    size_of_entry = entry_size(len(payload))
-    if size_of_entry > wal.region_size:
-        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_TOO_SMALL)
-    if state.design is Design.FIXED and _leaves_unsafe_tail(0, size_of_entry, size_of_entry, wal.region_size):
-        # DIVERGENCE D1: alone in the region this entry would leave 1..47 bytes
-        # behind it, where no sentinel fits (see _fits).
-        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_TOO_SMALL)
-    if wal.pending_bytes + size_of_entry > wal.region_size:
-        return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_FULL)
     if state.design is Design.FIXED and wal.sequence == SEQUENCE_MAX:
         # DIVERGENCE D2: the original wraps to sequence 0, a record no scan
         # ever counts as pending.
         return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_SEQUENCE_EXHAUSTED)
-    position = wal.write_head
-    if not _fits(state.design, wal, position, size_of_entry):
-        if wal.pending_bytes > 0:
-            return state, WalError(ErrorKind.CHECKPOINT_FAILED, REASON_FULL)
-        position = 0
+    size_of_entry = entry_size(len(payload))
+    # Steps 5, 6 and 7 of S3.4; DIVERGENCE D1 lives in model.placement.
+    placed = place_entry(
+        state.design is Design.FIXED, wal.write_head, wal.pending_bytes, wal.region_size, size_of_entry
+    )
+    if isinstance(placed, str):
+        return state, WalError(ErrorKind.CHECKPOINT_FAILED, placed)
+    position = placed
     sequence = (wal.sequence + 1) & U64_MAX
     record = Record(sequence, bytes(payload), state.appends_total)
     disk = replace(state.disk, region=state.disk.region.write_record(position, record))
@@ -386,54 +381,20 @@ def _open(state: State) -> Volatile:
     return state.wal
 
 
-def _leaves_unsafe_tail(position: int, size_of_entry: int, pending_after: int, region_size: int) -> bool:
-    """An entry ending at ``position + size_of_entry`` leaves fewer than 48 bytes
-    before the region's end (or none, while not every byte is pending). There
-    no sentinel fits, and memvid's own open would write its sentinel at
-    position 0 over the live log (D1)."""
-    end = position + size_of_entry
-    if end == region_size:
-        return pending_after != region_size
-    return end > region_size - ENTRY_HEADER_SIZE
-
-
-def _fits(design: Design, wal: Volatile, position: int, size_of_entry: int) -> bool:
-    """S3.4 step 7: may the entry go at ``position`` without wrapping?"""
-    if position + size_of_entry > wal.region_size:
-        return False
-    if design is Design.ORIGINAL:
-        return True
-    # DIVERGENCE D1: FIXED never leaves the write head where memvid, opening
-    # the file, would move the sentinel onto position 0.
-    pending_after = wal.pending_bytes + size_of_entry
-    return not _leaves_unsafe_tail(position, size_of_entry, pending_after, wal.region_size)
-
-
 def _maybe_write_sentinel(state: State) -> State:
-    """S3.14: write 48 zero bytes at the write head so a scan stops there."""
+    """S3.14: zero bytes at the write head so that a scan stops there. Where
+    they go is model.placement's decision (DIVERGENCE D1, D3)."""
     wal = _open(state)
     if wal.read_only or wal.region_size == 0:
         return state
-    if wal.pending_bytes >= wal.region_size:
-        return state
-    size = wal.region_size
+    writes, write_head = sentinel_writes(
+        state.design is Design.FIXED, wal.write_head, wal.pending_bytes, wal.region_size
+    )
     region = state.disk.region
     outside = state.disk.bytes_written_outside_region
-    position = wal.write_head % size
-    if state.design is Design.FIXED:
-        position = wal.write_head
-    remaining = size - position
-    if remaining < ENTRY_HEADER_SIZE:
-        if remaining > 0:
-            region = region.write_zeros(position, remaining)
-        if state.design is Design.FIXED:
-            # DIVERGENCE D1 (and D3): no sentinel at position 0. A scan stops by
-            # itself when fewer than 48 bytes remain, and position 0 may hold
-            # the first record of the live log.
-            return replace(state, disk=replace(state.disk, region=region))
-        position = 0
-    inside = min(ENTRY_HEADER_SIZE, size - position)
-    region = region.write_zeros(position, inside)
-    outside += ENTRY_HEADER_SIZE - inside
+    for start, length in writes:
+        inside = max(0, min(length, wal.region_size - start))
+        region = region.write_zeros(start, inside)
+        outside += length - inside
     disk = replace(state.disk, region=region, bytes_written_outside_region=outside)
-    return replace(state, disk=disk, wal=replace(wal, write_head=position))
+    return replace(state, disk=disk, wal=replace(wal, write_head=write_head))

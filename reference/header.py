@@ -5,7 +5,6 @@ Validation order and reason strings follow memvid's ``HeaderCodec``.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from reference.errors import InvalidHeader, WalIoError
@@ -20,8 +19,8 @@ WAL_OFFSET = HEADER_SIZE
 
 # F1.1: magic, version, spec_major, spec_minor, footer_offset, wal_offset,
 # wal_size, wal_checkpoint_pos, wal_sequence, toc_checksum. Little-endian.
-_FIELDS = struct.Struct("<4sHBBQQQQQ32s")
-assert _FIELDS.size == 4 + 2 + 1 + 1 + 8 * 5 + 32 == 80
+FIELDS_SIZE = 4 + 2 + 1 + 1 + 8 * 5 + 32
+assert FIELDS_SIZE == 80
 # F1.2: bytes 80..140 held lock data in older files; memvid clears them on read.
 LEGACY_LOCK_START = 80
 LEGACY_LOCK_END = LEGACY_LOCK_START + 60
@@ -62,7 +61,17 @@ class Header:
 
 def encode_header(header: Header) -> bytes:
     """F1: the 4096 bytes memvid writes. Validates as memvid's encoder does;
-    the spec bytes come from the constants, everything past byte 80 is zero."""
+    the spec bytes come from the constants, everything past byte 80 is zero.
+
+    pre: len(header.toc_checksum) == 32 and len(header.magic) == 4
+    pre: 0 <= header.version < 2**16
+    pre: 0 <= header.footer_offset < 2**64 and 0 <= header.wal_offset < 2**64
+    pre: 0 <= header.wal_size < 2**64 and 0 <= header.wal_checkpoint_pos < 2**64
+    pre: 0 <= header.wal_sequence < 2**64
+    raises: InvalidHeader
+    post: len(__return__) == HEADER_SIZE and __return__[80:] == bytes(HEADER_SIZE - 80)
+    post: decode_header(__return__) == header
+    """
     if header.magic != MAGIC:
         raise InvalidHeader(REASON_MAGIC)
     if header.version != VERSION:
@@ -71,28 +80,39 @@ def encode_header(header: Header) -> bytes:
         raise InvalidHeader(REASON_WAL_OFFSET)
     if header.wal_size == 0:
         raise InvalidHeader(REASON_WAL_SIZE)
-    fixed = _FIELDS.pack(
-        header.magic,
-        header.version,
-        SPEC_MAJOR,
-        SPEC_MINOR,
-        header.footer_offset,
-        header.wal_offset,
-        header.wal_size,
-        header.wal_checkpoint_pos,
-        header.wal_sequence,
-        header.toc_checksum,
+    fixed = b"".join(
+        (
+            header.magic,
+            header.version.to_bytes(2, "little"),
+            bytes((SPEC_MAJOR, SPEC_MINOR)),
+            header.footer_offset.to_bytes(8, "little"),
+            header.wal_offset.to_bytes(8, "little"),
+            header.wal_size.to_bytes(8, "little"),
+            header.wal_checkpoint_pos.to_bytes(8, "little"),
+            header.wal_sequence.to_bytes(8, "little"),
+            header.toc_checksum,
+        )
     )
     return fixed + bytes(HEADER_SIZE - len(fixed))
 
 
 def decode_header(raw: bytes) -> Header:
-    """F1, read side, checks in memvid's order. Bytes past 80 are not looked at."""
+    """F1, read side, checks in memvid's order. Bytes past 80 are not looked at.
+
+    pre: len(raw) == HEADER_SIZE
+    raises: InvalidHeader
+    post: encode_header(__return__)[:80] == raw[:80]
+    post: __return__.wal_size > 0 and __return__.wal_offset >= WAL_OFFSET
+    """
     if len(raw) < HEADER_SIZE:
         raise InvalidHeader(REASON_TRUNCATED)
-    magic, version, spec_major, spec_minor, footer, wal_offset, wal_size, cp_pos, wal_seq, toc = (
-        _FIELDS.unpack_from(raw, 0)
+    magic = bytes(raw[0:4])
+    version = int.from_bytes(raw[4:6], "little")
+    spec_major, spec_minor = raw[6], raw[7]
+    footer, wal_offset, wal_size, cp_pos, wal_seq = (
+        int.from_bytes(raw[start : start + 8], "little") for start in range(8, 48, 8)
     )
+    toc = bytes(raw[48:80])
     if magic != MAGIC:
         raise InvalidHeader(REASON_MAGIC)
     if version != VERSION:

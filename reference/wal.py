@@ -80,6 +80,56 @@ def encode_entry(sequence: int, payload: bytes) -> bytes:
     )
 
 
+def place_entry(
+    fixed: bool, write_head: int, pending_bytes: int, region_size: int, entry_size: int
+) -> int | str:
+    """S3.4 steps 5, 6, 7: the position for an entry of ``entry_size`` bytes, or
+    the reason the append is refused.
+
+    pre: 0 <= pending_bytes <= write_head <= region_size and entry_size >= ENTRY_HEADER_SIZE
+    post: isinstance(__return__, str) or 0 <= __return__ <= __return__ + entry_size <= region_size
+    post: not fixed or isinstance(__return__, str) or __return__ in (write_head, 0)
+    post: not fixed or isinstance(__return__, str) or __return__ == write_head or pending_bytes == 0
+    """
+    if entry_size > region_size:
+        return REASON_TOO_SMALL
+    if fixed and region_size - ENTRY_HEADER_SIZE < entry_size < region_size:
+        return REASON_TOO_SMALL  # DIVERGENCE D1: alone it would leave 1..47 bytes
+    if pending_bytes + entry_size > region_size:
+        return REASON_FULL
+    end = write_head + entry_size
+    fits = end <= region_size
+    if fixed and fits:
+        # DIVERGENCE D1: end where a sentinel fits after the entry, or exactly
+        # at the region's end with every byte pending (no sentinel needed).
+        fits = end <= region_size - ENTRY_HEADER_SIZE or pending_bytes + entry_size == region_size == end
+    if fits:
+        return write_head
+    return REASON_FULL if pending_bytes > 0 else 0
+
+
+def sentinel_writes(
+    fixed: bool, write_head: int, pending_bytes: int, region_size: int
+) -> tuple[tuple[tuple[int, int], ...], int]:
+    """S3.14: the zero writes (position, length) that end the log, in the order
+    memvid makes them, and the write head after them.
+
+    pre: 0 <= pending_bytes <= write_head <= region_size
+    post: all(0 <= start < region_size for start, _ in __return__[0])
+    post: not fixed or all(write_head <= start and start + length <= region_size for start, length in __return__[0])
+    """
+    if pending_bytes >= region_size:
+        return (), write_head
+    remaining = region_size - write_head
+    if remaining >= ENTRY_HEADER_SIZE:
+        return ((write_head, ENTRY_HEADER_SIZE),), write_head
+    tail = ((write_head, remaining),) if remaining > 0 else ()
+    if fixed:
+        return tail, write_head  # DIVERGENCE D1, D3: never a sentinel at position 0
+    # The original writes a whole header at 0, even past a region under 48 bytes.
+    return (*tail, (0, ENTRY_HEADER_SIZE)), 0
+
+
 def scan_region(region: bytes) -> tuple[list[ScannedRecord], int]:
     """S2.1: walk the region bytes from 0 to the sentinel, the end, or an invalid
     record (raises WalCorruption). Returns the records and where the walk stopped."""
@@ -172,19 +222,15 @@ class EmbeddedWal:
         payload = bytes(payload)
         if self._design is Design.FIXED and not payload:
             raise CheckpointFailed(REASON_PAYLOAD_EMPTY)  # DIVERGENCE D4
-        entry_size = ENTRY_HEADER_SIZE + len(payload)
-        if entry_size > self._region_size:
-            raise CheckpointFailed(REASON_TOO_SMALL)
-        if self._design is Design.FIXED and self._leaves_unsafe_tail(0, entry_size, entry_size):
-            raise CheckpointFailed(REASON_TOO_SMALL)  # DIVERGENCE D1
-        if self._pending_bytes + entry_size > self._region_size:
-            raise CheckpointFailed(REASON_FULL)
         if self._design is Design.FIXED and self._sequence == SEQUENCE_MAX:
             raise CheckpointFailed(REASON_SEQUENCE_EXHAUSTED)  # DIVERGENCE D2
-        if not self._fits(self._write_head, entry_size):
-            if self._pending_bytes > 0:
-                raise CheckpointFailed(REASON_FULL)
-            self._write_head = 0
+        entry_size = ENTRY_HEADER_SIZE + len(payload)
+        placed = place_entry(
+            self._design is Design.FIXED, self._write_head, self._pending_bytes, self._region_size, entry_size
+        )
+        if isinstance(placed, str):
+            raise CheckpointFailed(placed)
+        self._write_head = placed
         next_sequence = (self._sequence + 1) & SEQUENCE_MAX
         self._write(self._write_head, encode_entry(next_sequence, payload))
         if not self._skip_sync:
@@ -348,39 +394,12 @@ class EmbeddedWal:
         except OSError as error:
             raise WalIoError(str(error)) from error
 
-    def _leaves_unsafe_tail(self, position: int, entry_size: int, pending_after: int) -> bool:
-        """DIVERGENCE D1: the entry would end with 1..47 bytes left before the
-        region's end (or at the end while not all bytes are pending). No
-        sentinel fits there, and memvid opening the file would write its
-        sentinel at position 0, over the live log."""
-        end = position + entry_size
-        if end == self._region_size:
-            return pending_after != self._region_size
-        return end > self._region_size - ENTRY_HEADER_SIZE
-
-    def _fits(self, position: int, entry_size: int) -> bool:
-        """May the entry go at ``position`` without wrapping (S3.4 step 7)?"""
-        if position + entry_size > self._region_size:
-            return False
-        if self._design is Design.ORIGINAL:
-            return True
-        pending_after = self._pending_bytes + entry_size
-        return not self._leaves_unsafe_tail(position, entry_size, pending_after)
-
     def _maybe_write_sentinel(self) -> None:
-        """S3.14: 48 zero bytes at the write head end the log for the next scan."""
+        """S3.14: zero bytes at the write head end the log for the next scan."""
         if self._read_only or self._region_size == 0:
             return
-        if self._pending_bytes >= self._region_size:
-            return
-        size = self._region_size
-        position = self._write_head if self._design is Design.FIXED else self._write_head % size
-        remaining = size - position
-        if remaining < ENTRY_HEADER_SIZE:
-            if remaining > 0:
-                self._write(position, bytes(remaining))
-            if self._design is Design.FIXED:
-                return  # DIVERGENCE D1, D3: never move the sentinel onto position 0
-            position = 0
-        self._write(position, _ZERO_HEADER)
-        self._write_head = position
+        writes, self._write_head = sentinel_writes(
+            self._design is Design.FIXED, self._write_head, self._pending_bytes, self._region_size
+        )
+        for position, length in writes:
+            self._write(position, bytes(length))

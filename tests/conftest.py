@@ -9,4 +9,7 @@ _base = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Hea
 settings.register_profile("default", _base, max_examples=200, stateful_step_count=40)
 settings.register_profile("ci", _base, max_examples=200, stateful_step_count=40, derandomize=True)
 settings.register_profile("thorough", _base, max_examples=3000, stateful_step_count=100)
+# The CrossHair backend (hypothesis-crosshair) for the tests marked
+# crosshair_backend: symbolic inputs instead of random ones, a few per second.
+settings.register_profile("crosshair", _base, backend="crosshair", max_examples=60, derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+import model.placement
 import model.region
 import model.wal
 import reference.wal
@@ -48,22 +49,15 @@ def test_stateful_catches_a_reference_losing_a_record(monkeypatch: pytest.Monkey
 
 
 def test_stateful_catches_both_sides_dropping_the_unsafe_tail_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Model and reference agree, so only the guarantees can notice: G7 (memvid
+    """Model and reference place entries as the original does (keeping FIXED's
+    sentinel), so they agree and only the guarantees can notice: G7 (memvid
     opening the file for writing) must."""
 
-    def model_fits(design: model.wal.Design, wal: model.wal.Volatile, position: int, size: int) -> bool:
-        return position + size <= wal.region_size
+    def original_placement(fixed: bool, *heads: int) -> int | str:
+        return model.placement.original_place_entry(*heads)
 
-    def reference_fits(self: reference.wal.EmbeddedWal, position: int, size: int) -> bool:
-        return position + size <= self.region_size
-
-    def never_unsafe(*args: object) -> bool:
-        return False
-
-    monkeypatch.setattr(model.wal, "_fits", model_fits)
-    monkeypatch.setattr(model.wal, "_leaves_unsafe_tail", never_unsafe)
-    monkeypatch.setattr(reference.wal.EmbeddedWal, "_fits", reference_fits)
-    monkeypatch.setattr(reference.wal.EmbeddedWal, "_leaves_unsafe_tail", never_unsafe)
+    monkeypatch.setattr(model.wal, "place_entry", original_placement)
+    monkeypatch.setattr(reference.wal, "place_entry", original_placement)
     finding = _hunt_small_region()
     assert finding is not None and finding.kind == "guarantee", finding
     assert finding.guarantee == "G7", finding.render()
