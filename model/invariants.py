@@ -22,7 +22,8 @@ def violated(state: State) -> list[str]:
         broken.append("I1")
     if state.disk.bytes_written_outside_region != 0:
         broken.append("I2")
-    scanned = scan(region)
+    checkpoint = state.wal.checkpoint_sequence if state.wal is not None else header.wal_sequence
+    scanned = scan(region, state.design, checkpoint)
     if isinstance(scanned, WalError):
         broken.append("I3")
         return broken

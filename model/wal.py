@@ -42,6 +42,13 @@ class Design(enum.Enum):
     FIXED = "fixed"
 
 
+class Recovery(enum.Enum):
+    """spec/faults.md R5: what a FIXED scan does with an invalid record."""
+
+    TOLERATE_TORN_TAIL = "tolerate-torn-tail"
+    STRICT = "strict"
+
+
 class ErrorKind(enum.Enum):
     INVALID_HEADER = "InvalidHeader"
     LOCK = "Lock"
@@ -62,6 +69,8 @@ REASON_SEQUENCE_EXHAUSTED = "WAL sequence exhausted"
 # DIVERGENCE D4: the original writes an empty record, which every later scan
 # rejects as "wal record length invalid".
 REASON_PAYLOAD_EMPTY = "WAL payload empty"
+# FIXED, strict recovery only (spec/faults.md R5).
+REASON_SEQUENCE_BREAK = "wal record sequence out of order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,7 @@ class Volatile:
     appends_since_checkpoint: int
     read_only: bool
     skip_sync: bool
+    recovery: Recovery = Recovery.TOLERATE_TORN_TAIL
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,32 +180,74 @@ def initial_state(
 # ---------------------------------------------------------------------------
 
 
-def scan(region: Region, next_append_index: int = 0) -> tuple[list[ScannedRecord], int] | WalError:
+def continues_log(previous: int | None, sequence: int, checkpoint_sequence: int) -> bool:
+    """R2: may a record with ``sequence`` follow ``previous`` (None: it is the
+    first record, at position 0)? FIXED only.
+
+    The first record of the region is a checkpointed one or the first pending
+    one. After that each record is one more than the one before, except that
+    the log may jump to ``checkpoint_sequence + 1`` over checkpointed records a
+    crash took away (the header survived, they did not; R4). Anything else is a
+    leftover of an earlier pass whose sentinel a crash took away: the log ended.
+    """
+    if sequence == 0:
+        return False
+    if previous is None:
+        return sequence <= checkpoint_sequence + 1
+    jumps_to_first_pending = previous < checkpoint_sequence and sequence == checkpoint_sequence + 1
+    return sequence == previous + 1 or jumps_to_first_pending
+
+
+def scan(
+    region: Region,
+    design: Design = Design.ORIGINAL,
+    checkpoint_sequence: int = 0,
+    recovery: Recovery | None = None,
+) -> tuple[list[ScannedRecord], int] | WalError:
     """S2.1: walk the region from position 0 until a sentinel, the end, or an
     invalid record. Returns the records and the position where the walk stopped.
+
+    ORIGINAL: an invalid record is WalCorruption. FIXED (spec/faults.md R1-R3):
+    a record that does not continue the log ends it; an invalid record ends it
+    too (a torn tail) unless ``recovery`` is STRICT, which reports both.
 
     Records found in the bytes without a provenance of their own (foreign bytes,
     a header spliced from two sources) get ``append_index`` -1.
     """
+    fixed = design is Design.FIXED
+    strict = recovery is Recovery.STRICT
     size = region.size
     found: list[ScannedRecord] = []
     cursor = 0
+    previous: int | None = None
     while cursor + ENTRY_HEADER_SIZE <= size:
         intact = region.intact_record_at(cursor)
         if intact is not None and intact.payload:
-            found.append(ScannedRecord(cursor, intact))
-            cursor += intact.size
-            continue
-        header = decode_entry_header(region.read(cursor, ENTRY_HEADER_SIZE))
-        if header.is_sentinel:
-            break
-        if header.length == 0 or cursor + ENTRY_HEADER_SIZE + header.length > size:
-            return WalError(ErrorKind.WAL_CORRUPTION, REASON_LENGTH_INVALID, cursor)
-        decoded = decode_entry(region.read(cursor, ENTRY_HEADER_SIZE + header.length))
-        if decoded is None:  # the length is valid, so only the digest can differ
-            return WalError(ErrorKind.WAL_CORRUPTION, REASON_CHECKSUM, cursor)
-        found.append(ScannedRecord(cursor, Record(decoded[0], decoded[1], -1)))
-        cursor += entry_size(header.length)
+            record = intact
+        else:
+            header = decode_entry_header(region.read(cursor, ENTRY_HEADER_SIZE))
+            if header.is_sentinel:
+                break
+            reason: str | None = None
+            decoded = None
+            if header.length == 0 or cursor + ENTRY_HEADER_SIZE + header.length > size:
+                reason = REASON_LENGTH_INVALID
+            else:
+                decoded = decode_entry(region.read(cursor, ENTRY_HEADER_SIZE + header.length))
+                if decoded is None:  # the length is valid, so only the digest can differ
+                    reason = REASON_CHECKSUM
+            if reason is not None or decoded is None:
+                if fixed and not strict:
+                    break  # R1: a torn tail ends the log
+                return WalError(ErrorKind.WAL_CORRUPTION, reason or REASON_CHECKSUM, cursor)
+            record = Record(decoded[0], decoded[1], -1)
+        if fixed and not continues_log(previous, record.sequence, checkpoint_sequence):
+            if strict:
+                return WalError(ErrorKind.WAL_CORRUPTION, REASON_SEQUENCE_BREAK, cursor)
+            break  # R2: a leftover of an earlier pass
+        found.append(ScannedRecord(cursor, record))
+        previous = record.sequence
+        cursor += record.size
     return found, cursor
 
 
@@ -208,19 +260,26 @@ def _pending_bytes(found: list[ScannedRecord], checkpoint_sequence: int) -> int:
 # ---------------------------------------------------------------------------
 
 
-def open_wal(state: State, read_only: bool = False) -> Outcome[None]:
+def open_wal(
+    state: State, read_only: bool = False, recovery: Recovery = Recovery.TOLERATE_TORN_TAIL
+) -> Outcome[None]:
     """S3.2 open / S3.3 open_read_only: the caller reads the header from disk,
     then the WAL scans the region and (writable only) writes a sentinel."""
     assert state.wal is None, "open on an open WAL"
     header = state.disk.header
     if header.wal_size == 0:
         return state, WalError(ErrorKind.INVALID_HEADER, REASON_WAL_SIZE_ZERO)
-    scanned = scan(state.disk.region)
+    checkpoint_sequence = header.wal_sequence
+    scanned = scan(state.disk.region, state.design, checkpoint_sequence, recovery)
     if isinstance(scanned, WalError):
         return state, scanned
     found, next_head = scanned
     size = header.wal_size
-    checkpoint_sequence = header.wal_sequence
+    sequence = found[-1].record.sequence if found else checkpoint_sequence
+    if state.design is Design.FIXED:
+        # R4: never below the checkpoint, even when a crash kept the header
+        # and lost the records it covers.
+        sequence = max(sequence, checkpoint_sequence)
     write_head = next_head % size
     if state.design is Design.FIXED:
         # DIVERGENCE D1: the write head may rest at the region's end; the next
@@ -231,11 +290,12 @@ def open_wal(state: State, read_only: bool = False) -> Outcome[None]:
         write_head=write_head,
         checkpoint_head=header.wal_checkpoint_pos % size,
         pending_bytes=_pending_bytes(found, checkpoint_sequence),
-        sequence=found[-1].record.sequence if found else checkpoint_sequence,
+        sequence=sequence,
         checkpoint_sequence=checkpoint_sequence,
         appends_since_checkpoint=0,
         read_only=read_only,
         skip_sync=False,
+        recovery=recovery,
     )
     state = replace(state, wal=wal, caller_header=header)
     if not read_only:
@@ -325,16 +385,19 @@ def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
     """S3.8: rescan the region, refresh the volatile fields from what the scan
     found, and return the records with a sequence above ``sequence``."""
     wal = _open(state)
-    scanned = scan(state.disk.region)
+    scanned = scan(state.disk.region, state.design, wal.checkpoint_sequence, wal.recovery)
     if isinstance(scanned, WalError):
         return state, scanned
     found, next_head = scanned
     write_head = next_head % wal.region_size
+    last_sequence = found[-1].record.sequence if found else wal.sequence
     if state.design is Design.FIXED:
         write_head = next_head  # DIVERGENCE D1
+        if found:
+            last_sequence = max(last_sequence, wal.checkpoint_sequence)  # R4
     wal = replace(
         wal,
-        sequence=found[-1].record.sequence if found else wal.sequence,
+        sequence=last_sequence,
         pending_bytes=_pending_bytes(found, wal.checkpoint_sequence),
         write_head=write_head,
     )
@@ -365,10 +428,11 @@ def grow_region(state: State, new_size: int) -> Outcome[None]:
     zero the new part, write the header with the new size, sync, reopen."""
     assert new_size >= state.disk.header.wal_size
     read_only = _open(state).read_only
+    recovery = _open(state).recovery
     closed = close_wal(state)
     header = replace(closed.caller_header, wal_size=new_size)
     disk = replace(closed.disk, header=header, region=closed.disk.region.grown(new_size))
-    return open_wal(replace(closed, disk=disk, caller_header=header), read_only=read_only)
+    return open_wal(replace(closed, disk=disk, caller_header=header), read_only=read_only, recovery=recovery)
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,15 @@ from reference.errors import (
 from reference.header import Header, decode_header, encode_header, read_header, write_header
 from reference.mv2 import commit, create_mv2, grow_region, grown_size
 from reference.storage import FileStorage, MemoryStorage, Storage
-from reference.wal import Design, EmbeddedWal, WalRecord, WalStats, encode_entry, scan_region
+from reference.wal import (
+    Design,
+    EmbeddedWal,
+    Recovery,
+    WalRecord,
+    WalStats,
+    encode_entry,
+    scan_region,
+)
 
 __all__ = [
     "CheckpointFailed",
@@ -25,6 +33,7 @@ __all__ = [
     "InvalidHeader",
     "LockError",
     "MemoryStorage",
+    "Recovery",
     "Storage",
     "WalCorruption",
     "WalError",

@@ -38,6 +38,7 @@ REASON_CHECKSUM = "wal record checksum mismatch"
 REASON_SEQUENCE_EXHAUSTED = "WAL sequence exhausted"  # DIVERGENCE D2
 REASON_PAYLOAD_EMPTY = "WAL payload empty"  # DIVERGENCE D4
 REASON_SHORT_READ = "failed to fill whole buffer"
+REASON_SEQUENCE_BREAK = "wal record sequence out of order"  # FIXED, strict recovery
 
 
 class Design(enum.Enum):
@@ -130,24 +131,69 @@ def sentinel_writes(
     return (*tail, (0, ENTRY_HEADER_SIZE)), 0
 
 
-def scan_region(region: bytes) -> tuple[list[ScannedRecord], int]:
+class Recovery(enum.Enum):
+    """What a FIXED scan does with an invalid record (spec/faults.md R5)."""
+
+    TOLERATE_TORN_TAIL = "tolerate-torn-tail"
+    STRICT = "strict"
+
+
+def continues_log(previous: int | None, sequence: int, checkpoint_sequence: int) -> bool:
+    """spec/faults.md R2 (FIXED): may a record with ``sequence`` follow
+    ``previous`` (None: the first record)? Otherwise it is a leftover of an
+    earlier pass whose sentinel a crash took away, and the log ended before it."""
+    if sequence == 0:
+        return False
+    if previous is None:
+        return sequence <= checkpoint_sequence + 1
+    if sequence == previous + 1:
+        return True
+    # R4: the header survived a crash that took the records it covers.
+    return previous < checkpoint_sequence and sequence == checkpoint_sequence + 1
+
+
+def scan_region(
+    region: bytes,
+    design: Design = Design.ORIGINAL,
+    checkpoint_sequence: int = 0,
+    recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+) -> tuple[list[ScannedRecord], int]:
     """S2.1: walk the region bytes from 0 to the sentinel, the end, or an invalid
-    record (raises WalCorruption). Returns the records and where the walk stopped."""
+    record. Returns the records and where the walk stopped.
+
+    ORIGINAL raises WalCorruption on an invalid record. FIXED (spec/faults.md)
+    ends the log at a torn tail (R1) or at a record that does not continue the
+    log (R2), and raises for either only in STRICT recovery (R5)."""
+    fixed = design is Design.FIXED
+    strict = recovery is Recovery.STRICT
     size = len(region)
     view = memoryview(region)
     found: list[ScannedRecord] = []
     cursor = 0
+    previous: int | None = None
     while cursor + ENTRY_HEADER_SIZE <= size:
         sequence, length = _SEQUENCE_AND_LENGTH.unpack_from(view, cursor)
         if sequence == 0 and length == 0:
             break
-        if length == 0 or cursor + ENTRY_HEADER_SIZE + length > size:
-            raise WalCorruption(cursor, REASON_LENGTH_INVALID)
         start = cursor + ENTRY_HEADER_SIZE
-        payload = bytes(view[start : start + length])
-        if blake3.blake3(payload).digest() != view[cursor + 16 : start]:
-            raise WalCorruption(cursor, REASON_CHECKSUM)
+        reason: str | None = None
+        payload = b""
+        if length == 0 or start + length > size:
+            reason = REASON_LENGTH_INVALID
+        else:
+            payload = bytes(view[start : start + length])
+            if blake3.blake3(payload).digest() != view[cursor + 16 : start]:
+                reason = REASON_CHECKSUM
+        if reason is not None:
+            if fixed and not strict:
+                break  # R1: a torn tail ends the log
+            raise WalCorruption(cursor, reason)
+        if fixed and not continues_log(previous, sequence, checkpoint_sequence):
+            if strict:
+                raise WalCorruption(cursor, REASON_SEQUENCE_BREAK)
+            break  # R2
         found.append(ScannedRecord(cursor, sequence, payload))
+        previous = sequence
         cursor = start + length
     return found, cursor
 
@@ -166,6 +212,7 @@ class EmbeddedWal:
         *,
         read_only: bool,
         design: Design,
+        recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
     ) -> None:
         self._storage = storage
         self._region_offset = region_offset
@@ -179,21 +226,36 @@ class EmbeddedWal:
         self._read_only = read_only
         self._skip_sync = False
         self._design = design
+        self._recovery = recovery
 
     # -- S3.2, S3.3 ---------------------------------------------------------
 
     @classmethod
-    def open(cls, storage: Storage, header: Header, *, design: Design = Design.FIXED) -> EmbeddedWal:
-        return cls._open(storage, header, read_only=False, design=design)
+    def open(
+        cls,
+        storage: Storage,
+        header: Header,
+        *,
+        design: Design = Design.FIXED,
+        recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+    ) -> EmbeddedWal:
+        return cls._open(storage, header, read_only=False, design=design, recovery=recovery)
 
     @classmethod
     def open_read_only(
-        cls, storage: Storage, header: Header, *, design: Design = Design.FIXED
+        cls,
+        storage: Storage,
+        header: Header,
+        *,
+        design: Design = Design.FIXED,
+        recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
     ) -> EmbeddedWal:
-        return cls._open(storage, header, read_only=True, design=design)
+        return cls._open(storage, header, read_only=True, design=design, recovery=recovery)
 
     @classmethod
-    def _open(cls, storage: Storage, header: Header, *, read_only: bool, design: Design) -> EmbeddedWal:
+    def _open(
+        cls, storage: Storage, header: Header, *, read_only: bool, design: Design, recovery: Recovery
+    ) -> EmbeddedWal:
         if header.wal_size == 0:
             raise InvalidHeader(REASON_WAL_SIZE_ZERO)
         wal = cls(
@@ -204,10 +266,13 @@ class EmbeddedWal:
             header.wal_sequence,
             read_only=read_only,
             design=design,
+            recovery=recovery,
         )
         found, next_head = wal._scan()
         wal._pending_bytes = wal._pending_of(found)
         wal._sequence = found[-1].sequence if found else header.wal_sequence
+        if design is Design.FIXED:
+            wal._sequence = max(wal._sequence, header.wal_sequence)  # spec/faults.md R4
         wal._write_head = wal._head_after_scan(next_head)
         if not read_only:
             wal._maybe_write_sentinel()
@@ -278,6 +343,8 @@ class EmbeddedWal:
         found, next_head = self._scan()
         if found:
             self._sequence = found[-1].sequence
+            if self._design is Design.FIXED:
+                self._sequence = max(self._sequence, self._checkpoint_sequence)  # R4
         self._pending_bytes = self._pending_of(found)
         self._write_head = self._head_after_scan(next_head)
         if not self._read_only:
@@ -317,6 +384,10 @@ class EmbeddedWal:
     @property
     def design(self) -> Design:
         return self._design
+
+    @property
+    def recovery(self) -> Recovery:
+        return self._recovery
 
     @property
     def write_head(self) -> int:
@@ -366,7 +437,7 @@ class EmbeddedWal:
 
     def _scan(self) -> tuple[list[ScannedRecord], int]:
         region = self._read(0, self._region_size)
-        return scan_region(region)
+        return scan_region(region, self._design, self._checkpoint_sequence, self._recovery)
 
     def _read(self, position: int, length: int) -> bytes:
         try:
