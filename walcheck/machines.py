@@ -43,6 +43,7 @@ from reference import (
 )
 from reference.header import WAL_OFFSET
 from reference.mv2 import REASONS_THAT_GROW
+from reference.storage import Storage
 from walcheck.oracle import GuaranteeViolation, Oracle
 
 ENTRY_HEADER_SIZE = 48
@@ -132,7 +133,7 @@ class WalMachineBase(RuleBasedStateMachine):
         self.counters["examples"] += 1
         self.directory = _scratch_dir()
         self.path = os.path.join(self.directory, "memory.mv2")
-        self.storage: FileStorage | None = None
+        self.storage: Storage | None = None
         self.header: Header | None = None
         self.wal: EmbeddedWal | None = None
         self.state: m.State | None = None
@@ -146,9 +147,18 @@ class WalMachineBase(RuleBasedStateMachine):
     def ref_design(self) -> RefDesign:
         return RefDesign(self.design.value)
 
+    def _new_storage(self) -> Storage:
+        """Where the file lives: a real file here; crash machines use a simulated disk."""
+        return FileStorage(self.path, create=True)
+
+    def _snapshot(self) -> bytes:
+        """The whole file as another process would read it now."""
+        with FileStorage(self.path, read_only=True) as storage:
+            return storage.read_at(0, storage.size())
+
     def _create(self, region_size: int, initial_sequence: int) -> None:
         """S3.1 then S3.2: memvid creates the file and opens the WAL."""
-        self.storage = FileStorage(self.path, create=True)
+        self.storage = self._new_storage()
         self.header = create_mv2(self.storage, region_size, wal_sequence=initial_sequence)
         self.storage.write_at(WAL_OFFSET + region_size, CANARY)
         self.storage.sync()
@@ -167,7 +177,7 @@ class WalMachineBase(RuleBasedStateMachine):
             result = self._append_both(payload)
 
     def teardown(self) -> None:
-        if self.storage is not None:
+        if isinstance(self.storage, FileStorage):
             self.storage.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -205,7 +215,9 @@ class WalMachineBase(RuleBasedStateMachine):
     def _append_both(self, payload: bytes) -> Result:
         assert self.wal is not None and self.state is not None
         wal = self.wal
+        self.oracle.begin_append(payload)
         ref = _reference_result(lambda: wal.append_entry(payload))
+        self.oracle.in_flight = None
         self.state, outcome = m.append_entry(self.state, payload)
         _agree("append_entry", ref, _model_result(outcome))
         if ref.error is None:
@@ -420,25 +432,30 @@ class WalMachineBase(RuleBasedStateMachine):
             return
         # memvid itself must read what the FIXED design writes.
         designs = (m.Design.FIXED, m.Design.ORIGINAL) if self.design is m.Design.FIXED else (self.design,)
-        with FileStorage(self.path, read_only=True) as storage:
-            header = read_header(storage, clear_legacy_lock=False)
-            for design in designs:
-                try:
-                    reader = EmbeddedWal.open_read_only(storage, header, design=RefDesign(design.value))
-                    records = _records(reader.pending_records())
-                except WalError as error:
-                    raise GuaranteeViolation(
-                        "G5", f"a {design.value} reader cannot open the WAL: {error}"
-                    ) from error
-                self.oracle.check_pending(records, f"a {design.value} reader's recovery")
-                self.counters["recoveries checked"] += 1
-            if self.design is m.Design.FIXED:
-                self._memvid_writer_recovers(storage)
+        image = self._snapshot()
+        for design in designs:
+            records = self._recover(image, design, G5_reason=f"a {design.value} reader cannot open the WAL")
+            self.oracle.check_pending(records, f"a {design.value} reader's recovery")
+            self.counters["recoveries checked"] += 1
+        if self.design is m.Design.FIXED:
+            self._memvid_writer_recovers(image)
 
-    def _memvid_writer_recovers(self, storage: FileStorage) -> None:
+    @staticmethod
+    def _recover(image: bytes, design: m.Design, *, G5_reason: str) -> list[tuple[int, bytes]]:
+        """Open ``image`` read-only with ``design``'s code and return its pending records."""
+        storage = MemoryStorage(image)
+        try:
+            reader = EmbeddedWal.open_read_only(
+                storage, read_header(storage, clear_legacy_lock=False), design=RefDesign(design.value)
+            )
+            return _records(reader.pending_records())
+        except WalError as error:
+            raise GuaranteeViolation("G5", f"{G5_reason}: {error}") from error
+
+    def _memvid_writer_recovers(self, image: bytes) -> None:
         """G7: memvid opening a FIXED file for writing (on a copy: its open writes
         a sentinel) recovers every acknowledged record."""
-        copy = MemoryStorage(storage.read_at(0, storage.size()))
+        copy = MemoryStorage(image)
         try:
             writer = EmbeddedWal.open(copy, read_header(copy), design=RefDesign.ORIGINAL)
             records = _records(writer.pending_records())

@@ -46,6 +46,9 @@ class Oracle:
     # appended[:acknowledged] were acknowledged to the caller (S5.1).
     acknowledged: int = 0
     issued: set[int] = field(default_factory=set)
+    # The append under way when the process died, if any: a crash image may
+    # hold it (it was never acknowledged, so it may also be missing).
+    in_flight: Appended | None = None
 
     @property
     def last_sequence(self) -> int:
@@ -54,7 +57,11 @@ class Oracle:
     def unapplied(self) -> list[tuple[int, bytes]]:
         return [(a.sequence, a.payload) for a in self.appended[self.applied :]]
 
+    def begin_append(self, payload: bytes) -> None:
+        self.in_flight = Appended(self.last_sequence + 1, bytes(payload))
+
     def on_append(self, sequence: int, payload: bytes, *, synced: bool) -> None:
+        self.in_flight = None
         expected = self.last_sequence + 1
         if sequence != expected:
             raise GuaranteeViolation(
@@ -72,6 +79,49 @@ class Oracle:
 
     def on_reopen(self) -> None:
         """No crash: a reopened WAL sees every write, so nothing is forgotten."""
+
+    def _applied_after_crash(self, durable_checkpoint: int) -> int:
+        """How many appends a crash image counts as applied: those the oracle
+        saw committed, and more if a commit in flight made its checkpoint durable
+        before the process died (memvid had applied them by then)."""
+        applied = self.applied
+        while applied < len(self.appended) and self.appended[applied].sequence <= durable_checkpoint:
+            applied += 1
+        return applied
+
+    def check_after_crash(
+        self, records: Sequence[tuple[int, bytes]], durable_checkpoint: int, where: str
+    ) -> None:
+        """spec/faults.md: after a crash the pending records are the unapplied
+        appends in order, every acknowledged one included (G1), followed by
+        none, some or all of the unacknowledged ones, and nothing else (G2)."""
+        applied = self._applied_after_crash(durable_checkpoint)
+        candidates = [(a.sequence, a.payload) for a in self.appended[applied:]]
+        if self.in_flight is not None:
+            candidates.append((self.in_flight.sequence, self.in_flight.payload))
+        must_have = max(0, self.acknowledged - applied)
+        returned = list(records)
+        if returned[: len(candidates)] != candidates[: len(returned)] or len(returned) > len(candidates):
+            missing = [r for r in candidates[:must_have] if r not in returned]
+            if missing:
+                raise GuaranteeViolation("G1", f"{where} lost acknowledged records {_show(missing)}")
+            raise GuaranteeViolation(
+                "G2", f"{where} returned {_show(returned)}; the unapplied appends were {_show(candidates)}"
+            )
+        if len(returned) < must_have:
+            raise GuaranteeViolation(
+                "G1", f"{where} lost acknowledged records {_show(candidates[len(returned) : must_have])}"
+            )
+
+    def restart_after_crash(self, records: Sequence[tuple[int, bytes]], durable_checkpoint: int) -> None:
+        """Continue from a crash image whose recovery returned ``records``: what
+        was lost was never acknowledged, and its sequences may be issued again."""
+        applied = self._applied_after_crash(durable_checkpoint)
+        self.appended = self.appended[:applied] + [Appended(s, p) for s, p in records]
+        self.applied = applied
+        self.acknowledged = len(self.appended)
+        self.issued = {a.sequence for a in self.appended}
+        self.in_flight = None
 
     def check_pending(self, records: Sequence[tuple[int, bytes]], where: str) -> None:
         """G1 and G2: pending records are exactly the unapplied appends, in order."""

@@ -1,0 +1,243 @@
+"""Stateful machines that crash: the rules of walcheck.machines on a simulated
+disk (walcheck/simdisk.py), plus rules that kill the process or cut the power
+between operations or in the middle of one (spec/faults.md).
+
+After a crash every image the fault model allows (all of them when there are
+few, a sample otherwise) is recovered by a reader of the machine's design, and
+the oracle checks it: every acknowledged record is there, nothing else is (G1,
+G2), and the file opens (G5). The model, given the same bytes, must recover
+the same records. The machine then goes on from one of the images, as memvid
+would after a restart.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import precondition, rule
+
+import model as m
+from reference import WalError, read_header
+from reference.header import WAL_OFFSET
+from reference.storage import MemoryStorage, Storage
+from walcheck.machines import (
+    CANARY,
+    Divergence,
+    MachineConfig,
+    WalMachineBase,
+    _agree,
+    build_machine,
+)
+from walcheck.simdisk import SimulatedCrash, SimulatedDisk
+
+# Images checked after one crash: every one when there are at most this many,
+# a sample of this many (always with the durable image and the full view) otherwise.
+IMAGES_PER_CRASH = 24
+
+
+CRASH_KINDS = frozenset({"kill", "power_loss", "crash_during", "torn"})
+
+
+class CrashMachineBase(WalMachineBase):
+    """The rules of WalMachineBase on a SimulatedDisk, and crashes."""
+
+    # Which crashes the machine makes: a hunt for one of ORIGINAL's crash
+    # defects narrows them so that only that defect is reachable.
+    crash_kinds: ClassVar[frozenset[str]] = CRASH_KINDS
+
+    def _new_storage(self) -> Storage:
+        return SimulatedDisk()
+
+    def _snapshot(self) -> bytes:
+        return self.disk.view
+
+    @property
+    def disk(self) -> SimulatedDisk:
+        assert isinstance(self.storage, SimulatedDisk)
+        return self.storage
+
+    # -- crash handling ---------------------------------------------------------
+
+    def _images(self, pick: int, *, torn: bool) -> list[bytes]:
+        rng = random.Random(pick)
+        disk = self.disk
+        count = disk.count_power_loss_images()
+        limit = None if count <= IMAGES_PER_CRASH else IMAGES_PER_CRASH
+        images = list(disk.power_loss_images(limit=limit, rng=rng))
+        if torn and disk.count_torn_images() > 0:
+            torn_limit = None if disk.count_torn_images() <= IMAGES_PER_CRASH else IMAGES_PER_CRASH
+            images.extend(disk.torn_images(rng=rng, limit=torn_limit))
+        images.append(disk.kill_image())
+        return images
+
+    def _header_intact(self, image: bytes) -> bool:
+        """Out of scope (spec/faults.md): a torn MV2 header. memvid keeps one
+        copy of it, without a checksum, in the file's first sector; if a torn
+        write garbles that sector no WAL can help. Such images are counted and
+        skipped."""
+        try:
+            read_header(MemoryStorage(image), clear_legacy_lock=False)
+        except WalError:
+            self.counters["torn headers skipped (out of scope)"] += 1
+            return False
+        return True
+
+    def _recover_image(self, image: bytes, where: str) -> tuple[list[tuple[int, bytes]], int]:
+        """Recovery of one crash image by this design's code, checked against the
+        model on the same bytes and against the oracle."""
+        storage = MemoryStorage(image)
+        header = read_header(storage, clear_legacy_lock=False)
+        reason = f"after a crash ({where}) the WAL cannot be opened"
+        records = self._recover(image, self.design, G5_reason=reason)
+        region = image[WAL_OFFSET : WAL_OFFSET + header.wal_size]
+        state = m.initial_state(
+            self.design,
+            header.wal_size,
+            wal_sequence=header.wal_sequence,
+            wal_checkpoint_pos=header.wal_checkpoint_pos,
+            region=m.Region.from_bytes(region),
+        )
+        state, error = m.open_wal(state, read_only=True)
+        if error is not None:
+            raise Divergence(f"the model cannot open a crash image the reference opens: {error}")
+        state, pending = m.pending_records(state)
+        assert isinstance(pending, list)
+        _agree("recovery of a crash image", records, [(r.sequence, r.payload) for r in pending])
+        self.oracle.check_after_crash(records, header.wal_sequence, f"recovery after a crash ({where})")
+        self.counters["crash images checked"] += 1
+        return records, header.wal_sequence
+
+    def _crash(self, pick: int, where: str, *, torn: bool) -> None:
+        images = [image for image in self._images(pick, torn=torn) if self._header_intact(image)]
+        self.counters["crashes"] += 1
+        outcomes = [self._recover_image(image, where) for image in images]
+        chosen = pick % len(images)
+        self._restart(images[chosen], *outcomes[chosen])
+
+    def _restart(self, image: bytes, records: list[tuple[int, bytes]], durable_checkpoint: int) -> None:
+        """memvid starting again on the crash image."""
+        self.storage = SimulatedDisk(image)
+        self.wal = None
+        header = read_header(MemoryStorage(image), clear_legacy_lock=False)
+        canary_at = WAL_OFFSET + header.wal_size
+        if self.storage.read_at(canary_at, len(CANARY)) != CANARY:
+            # A crash inside memvid's growth can keep the new header and lose the
+            # move of the data after the region: memvid's data segments, not the
+            # WAL's (out of scope, spec/faults.md). Put the test's marker back.
+            self.counters["data segments moved by a torn growth (out of scope)"] += 1
+            self.storage.write_at(canary_at, CANARY)
+            self.storage.sync()
+        region = image[WAL_OFFSET : WAL_OFFSET + header.wal_size]
+        self.state = m.initial_state(
+            self.design,
+            header.wal_size,
+            wal_sequence=header.wal_sequence,
+            wal_checkpoint_pos=header.wal_checkpoint_pos,
+            region=m.Region.from_bytes(region),
+        )
+        self.oracle.restart_after_crash(records, durable_checkpoint)
+        self._open(read_only=False)
+
+    def _run_until_crash(self, calls: int, operation: Callable[[], object]) -> bool:
+        """Run ``operation`` with the process dying at storage call ``calls + 1``.
+        True if it died (the operation's effects on the oracle never happened)."""
+        self.disk.arm_crash(calls)
+        try:
+            operation()
+        except SimulatedCrash:
+            return True
+        finally:
+            self.disk.disarm()
+        return False
+
+    # -- rules ---------------------------------------------------------------------
+
+    @precondition(lambda self: "kill" in self.crash_kinds)
+    @rule(pick=st.integers(0, 2**32 - 1))
+    def kill(self, pick: int) -> None:
+        """Process kill between operations: everything that reached the OS survives."""
+        image = self.disk.kill_image()
+        records, checkpoint = self._recover_image(image, "process kill")
+        self.counters["kills"] += 1
+        self._restart(image, records, checkpoint)
+
+    @precondition(lambda self: "power_loss" in self.crash_kinds)
+    @rule(pick=st.integers(0, 2**32 - 1))
+    def power_loss(self, pick: int) -> None:
+        """Power loss between operations: any subset of the unsynced sectors survives."""
+        self._crash(pick, "power loss between operations", torn=False)
+
+    def _crash_during(self, calls: int, operation: str, payload: bytes, pick: int) -> None:
+        """The process dies inside an operation, at its (calls+1)-th write or
+        sync; the power goes with it: unsynced sectors survive or not, and the
+        write in flight may be torn."""
+        operations: dict[str, Callable[[], object]] = {
+            "append": lambda: self._append_both(payload),
+            "put": lambda: self._put(payload),
+            "commit": self.commit,
+            "grow": self.grow,
+            "flush": self.flush,
+        }
+        if self._run_until_crash(calls, operations[operation]):
+            torn = "torn" in self.crash_kinds
+            self._crash(pick, f"during {operation}, storage call {calls + 1}", torn=torn)
+
+def build_crash_machine(
+    config: MachineConfig, kinds: frozenset[str] = CRASH_KINDS
+) -> type[CrashMachineBase]:
+    """``build_machine``'s rules for ``config``, on a crashing disk."""
+    base = build_machine(config)
+
+    class Machine(CrashMachineBase, base):  # type: ignore[misc, valid-type]
+        @precondition(lambda self: "crash_during" in self.crash_kinds and self._writable())
+        @rule(
+            calls=st.integers(0, 6),
+            operation=st.sampled_from(["append", "put", "commit", "grow", "flush"]),
+            payload=config.payloads,
+            pick=st.integers(0, 2**32 - 1),
+        )
+        def crash_during(self, calls: int, operation: str, payload: bytes, pick: int) -> None:
+            self._crash_during(calls, operation, payload, pick)
+
+    Machine.config = config
+    Machine.crash_kinds = kinds
+    Machine.__name__ = Machine.__qualname__ = config.name
+    return Machine
+
+
+def crash_config(design: m.Design, name: str) -> MachineConfig:
+    """Regions of a few hundred bytes, so that crashes land on wraps and on the
+    region's boundaries; the sequence starts at 0."""
+    return MachineConfig(
+        name=name,
+        design=design,
+        region_sizes=st.one_of(st.integers(96, 700), st.sampled_from([383, 512])),
+        initial_sequences=st.just(0),
+        payloads=st.binary(min_size=1, max_size=200),
+        growth_limit=4096,
+    )
+
+
+def original_crash_config(name: str) -> MachineConfig:
+    """For ORIGINAL: entries of exactly 64 bytes in a region of 64k + 63 bytes
+    never end within 48 bytes of the region's end, so D1 cannot strike and
+    every counterexample is a crash's doing."""
+    return MachineConfig(
+        name=name,
+        design=m.Design.ORIGINAL,
+        region_sizes=st.sampled_from([64 * 5 + 63, 64 * 8 + 63]),
+        initial_sequences=st.just(0),
+        payloads=st.binary(min_size=16, max_size=16),
+        growth_limit=64 * 5 + 63,  # no growth: doubling would break the 64k + 63 shape
+    )
+
+
+def iter_images(disk: SimulatedDisk) -> Iterator[bytes]:
+    """Every power-loss image of ``disk`` (for the exhaustive mode)."""
+    yield from disk.power_loss_images()
+
+
+StatefulCrashFixed = build_crash_machine(crash_config(m.Design.FIXED, "StatefulCrashFixed"))
