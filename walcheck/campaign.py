@@ -53,6 +53,23 @@ class DefectHunt:
     title: str
     guarantee: str
     config: MachineConfig
+    # Crash hunts (C1, C2) run a crash machine making only these crashes.
+    crash_kinds: frozenset[str] | None = None
+    examples: int = 300
+    steps: int = 30
+    # Guarantees whose violation also counts as finding it (a defect may show
+    # first through a consequence).
+    also: frozenset[str] = frozenset()
+
+    def machine(self) -> type[WalMachineBase]:
+        if self.crash_kinds is None:
+            return build_machine(self.config)
+        from walcheck.crash_machines import build_crash_machine
+
+        return build_crash_machine(self.config, self.crash_kinds)
+
+    def found_by(self, finding: Finding | None) -> bool:
+        return finding is not None and finding.guarantee in {self.guarantee, *self.also}
 
 
 def _original(
@@ -69,6 +86,12 @@ def _original(
         initial_sequences=base.initial_sequences if initial_sequences is None else initial_sequences,
         payloads=base.payloads if payloads is None else payloads,
     )
+
+
+def _crash_original(name: str) -> MachineConfig:
+    from walcheck.crash_machines import original_crash_config
+
+    return original_crash_config(name)
 
 
 # Each hunt narrows the strategies so that only its own defect is reachable:
@@ -114,13 +137,33 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
             payloads=st.binary(min_size=0, max_size=10),
         ),
     ),
+    DefectHunt(
+        "C1",
+        "a crash inside an append tears its entry, and no open succeeds",
+        "G5",
+        _crash_original("StatefulCrashOriginal"),
+        crash_kinds=frozenset({"kill", "power_loss", "crash_during", "torn"}),
+    ),
+    DefectHunt(
+        "C2",
+        "a sentinel lost to power loss brings back the earlier pass",
+        "G2",
+        _crash_original("StatefulCrashOriginalPowerLoss"),
+        crash_kinds=frozenset({"power_loss"}),
+        examples=3000,
+        steps=40,
+        also=frozenset({"G3", "G4"}),
+    ),
 )
 
 
 def fixed_machines() -> list[type[WalMachineBase]]:
+    from walcheck.crash_machines import build_crash_machine, crash_config
+
     return [
         build_machine(small_region_config(m.Design.FIXED, "StatefulSmallRegionFixed")),
         build_machine(memvid_sizes_config(m.Design.FIXED, "StatefulMemvidSizesFixed")),
+        build_crash_machine(crash_config(m.Design.FIXED, "StatefulCrashFixed")),
     ]
 
 
@@ -235,8 +278,8 @@ def run_campaign(
                     report.findings.append(finding)
     else:
         for index, defect in enumerate(DEFECT_HUNTS):
-            machine = build_machine(defect.config)
-            finding = hunt(machine, hunt_settings(max(examples, 200), steps=steps))
+            machine = defect.machine()
+            finding = hunt(machine, hunt_settings(max(examples, defect.examples), steps=defect.steps))
             if progress:
                 progress(
                     f"{defect.defect} {machine.__name__}",
@@ -244,7 +287,7 @@ def run_campaign(
                     len(DEFECT_HUNTS),
                     time.monotonic() - started,
                 )
-            if finding is None or finding.guarantee != defect.guarantee:
+            if not defect.found_by(finding):
                 report.missed.append(defect.defect)
             if finding is not None:
                 report.findings.append(finding)
