@@ -185,9 +185,8 @@ class CrashMachineBase(WalMachineBase):
             torn = "torn" in self.crash_kinds
             self._crash(pick, f"during {operation}, storage call {calls + 1}", torn=torn)
 
-def build_crash_machine(
-    config: MachineConfig, kinds: frozenset[str] = CRASH_KINDS
-) -> type[CrashMachineBase]:
+
+def build_crash_machine(config: MachineConfig, kinds: frozenset[str] = CRASH_KINDS) -> type[CrashMachineBase]:
     """``build_machine``'s rules for ``config``, on a crashing disk."""
     base = build_machine(config)
 
