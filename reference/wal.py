@@ -38,6 +38,8 @@ REASON_CHECKSUM = "wal record checksum mismatch"
 REASON_SEQUENCE_EXHAUSTED = "WAL sequence exhausted"  # DIVERGENCE D2
 REASON_PAYLOAD_EMPTY = "WAL payload empty"  # DIVERGENCE D4
 REASON_SHORT_READ = "failed to fill whole buffer"
+# FIXED (spec/faults.md R6): after a failed write or sync nothing more is acknowledged.
+REASON_STORAGE_FAILED = "an earlier write or sync of the WAL failed; reopen the WAL before writing again"
 REASON_SEQUENCE_BREAK = "wal record sequence out of order"  # FIXED, strict recovery
 
 
@@ -227,6 +229,8 @@ class EmbeddedWal:
         self._skip_sync = False
         self._design = design
         self._recovery = recovery
+        # FIXED: set by a failed write or sync (R6); only a reopen clears it.
+        self._storage_failed = False
 
     # -- S3.2, S3.3 ---------------------------------------------------------
 
@@ -282,6 +286,7 @@ class EmbeddedWal:
 
     def append_entry(self, payload: bytes) -> int:
         self._assert_writable()
+        self._assert_storage_healthy()
         if len(payload) > PAYLOAD_LEN_MAX:
             raise CheckpointFailed(REASON_PAYLOAD_TOO_LARGE)
         payload = bytes(payload)
@@ -326,6 +331,7 @@ class EmbeddedWal:
         """Mark everything appended as applied and write the checkpoint into
         ``header`` (the caller then writes the header to the file and syncs)."""
         self._assert_writable()
+        self._assert_storage_healthy()
         self._checkpoint_head = self._write_head % self._region_size
         self._pending_bytes = 0
         self._appends_since_checkpoint = 0
@@ -365,6 +371,7 @@ class EmbeddedWal:
         self._skip_sync = skip
 
     def flush(self) -> None:
+        self._assert_storage_healthy()
         self._sync()
 
     # -- Introspection (the Rust fields are private; tests and tools read them) --
@@ -427,6 +434,19 @@ class EmbeddedWal:
         if self._read_only:
             raise LockError(REASON_READ_ONLY)
 
+    def _assert_storage_healthy(self) -> None:
+        """R6 (FIXED): after a failed write or sync the kernel may have dropped
+        the dirty pages, so a later sync that succeeds proves nothing about
+        them (PostgreSQL's fsyncgate). Acknowledge nothing until a reopen
+        rescans what is really there. The original carries on."""
+        if self._storage_failed:
+            raise WalIoError(REASON_STORAGE_FAILED)
+
+    def _storage_error(self, error: OSError) -> WalIoError:
+        if self._design is Design.FIXED:
+            self._storage_failed = True
+        return WalIoError(str(error))
+
     def _pending_of(self, found: list[ScannedRecord]) -> int:
         return sum(r.total_size for r in found if r.sequence > self._checkpoint_sequence)
 
@@ -457,13 +477,13 @@ class EmbeddedWal:
         try:
             self._storage.write_at(absolute, data)
         except OSError as error:
-            raise WalIoError(str(error)) from error
+            raise self._storage_error(error) from error
 
     def _sync(self) -> None:
         try:
             self._storage.sync()
         except OSError as error:
-            raise WalIoError(str(error)) from error
+            raise self._storage_error(error) from error
 
     def _maybe_write_sentinel(self) -> None:
         """S3.14: zero bytes at the write head end the log for the next scan."""

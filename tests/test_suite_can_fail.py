@@ -78,3 +78,15 @@ def test_stateful_catches_both_sides_forgetting_pending_records(monkeypatch: pyt
     finding = _hunt_small_region()
     assert finding is not None and finding.kind == "guarantee", finding
     assert finding.guarantee == "G1", finding.render()
+
+
+def test_stateful_catches_a_wal_that_acknowledges_after_a_failed_sync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """spec/faults.md R6: the crash machine must notice a reference that goes on
+    appending after a write or sync failed."""
+    from walcheck.crash_machines import StatefulCrashFixed
+
+    monkeypatch.setattr(reference.wal.EmbeddedWal, "_assert_storage_healthy", lambda self: None)
+    finding = hunt(StatefulCrashFixed, hunt_settings(300))
+    assert finding is not None and finding.guarantee == "R6", finding

@@ -12,6 +12,8 @@ would after a restart.
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from collections.abc import Callable, Iterator
 from typing import ClassVar
@@ -29,8 +31,10 @@ from walcheck.machines import (
     MachineConfig,
     WalMachineBase,
     _agree,
+    _reference_result,
     build_machine,
 )
+from walcheck.oracle import GuaranteeViolation
 from walcheck.simdisk import SimulatedCrash, SimulatedDisk
 
 # Images checked after one crash: every one when there are at most this many,
@@ -38,7 +42,7 @@ from walcheck.simdisk import SimulatedCrash, SimulatedDisk
 IMAGES_PER_CRASH = 24
 
 
-CRASH_KINDS = frozenset({"kill", "power_loss", "crash_during", "torn"})
+CRASH_KINDS = frozenset({"kill", "power_loss", "crash_during", "torn", "io_error"})
 
 
 class CrashMachineBase(WalMachineBase):
@@ -153,6 +157,41 @@ class CrashMachineBase(WalMachineBase):
             self.disk.disarm()
         return False
 
+    def _io_error(self, failing: str, calls: int, operation: str, payload: bytes, pick: int) -> None:
+        """R6: a write or sync fails with EIO or ENOSPC (a failed sync after
+        persisting some of the writes it covered). FIXED must acknowledge
+        nothing more until reopened; then the machine restarts as after a crash
+        at that point, since the process can no longer trust its view."""
+        disk, wal = self.disk, self.wal
+        assert wal is not None
+        error = random.Random(pick).choice([errno.EIO, errno.ENOSPC])
+        if failing == "write":
+            disk.fail_write(calls, error)
+        else:
+            # The writes unsynced when the sync runs: those now, and an append's entry.
+            at_sync = len(disk.unsynced) + (1 if operation == "append" else 0)
+            persisted = [i for i in range(at_sync) if (pick >> i) & 1]
+            disk.fail_sync(calls, persisted=persisted, error=error)
+        failed: bool
+        if operation == "append":
+            appended = self._append_both(payload)
+            failed = appended.error is not None and appended.error[0] == "Io"
+        else:
+            result = _reference_result(wal.flush)
+            failed = result.error is not None
+            if not failed:
+                self.oracle.on_flush()
+        disk.disarm()
+        if not failed:
+            return
+        self.counters["I/O errors injected"] += 1
+        if self.design is m.Design.FIXED:
+            for attempt in (lambda: wal.append_entry(b"after a failed sync"), wal.flush):
+                refused = _reference_result(attempt)
+                if refused.error is None or refused.error[0] != "Io":
+                    raise GuaranteeViolation("R6", f"after an I/O error the WAL went on: {refused}")
+        self._crash(pick, f"I/O error ({os.strerror(error)}) in a {failing} during {operation}", torn=False)
+
     # -- rules ---------------------------------------------------------------------
 
     @precondition(lambda self: "kill" in self.crash_kinds)
@@ -200,6 +239,17 @@ def build_crash_machine(config: MachineConfig, kinds: frozenset[str] = CRASH_KIN
         )
         def crash_during(self, calls: int, operation: str, payload: bytes, pick: int) -> None:
             self._crash_during(calls, operation, payload, pick)
+
+        @precondition(lambda self: "io_error" in self.crash_kinds and self._writable())
+        @rule(
+            failing=st.sampled_from(["write", "sync"]),
+            calls=st.integers(0, 3),
+            operation=st.sampled_from(["append", "flush"]),
+            payload=config.payloads,
+            pick=st.integers(0, 2**32 - 1),
+        )
+        def io_error(self, failing: str, calls: int, operation: str, payload: bytes, pick: int) -> None:
+            self._io_error(failing, calls, operation, payload, pick)
 
     Machine.config = config
     Machine.crash_kinds = kinds

@@ -217,6 +217,10 @@ class WalMachineBase(RuleBasedStateMachine):
         wal = self.wal
         self.oracle.begin_append(payload)
         ref = _reference_result(lambda: wal.append_entry(payload))
+        if ref.error is not None and ref.error[0] == "Io":
+            # An injected I/O error (crash machines only): the model has no
+            # storage to fail; the machine treats it as a crash next.
+            return ref
         self.oracle.in_flight = None
         self.state, outcome = m.append_entry(self.state, payload)
         _agree("append_entry", ref, _model_result(outcome))
