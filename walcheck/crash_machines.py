@@ -35,14 +35,14 @@ from walcheck.machines import (
     build_machine,
 )
 from walcheck.oracle import GuaranteeViolation
-from walcheck.simdisk import SimulatedCrash, SimulatedDisk
+from walcheck.simdisk import SimulatedCrash, SimulatedDisk, flip_bit, overwrite, truncated
 
 # Images checked after one crash: every one when there are at most this many,
 # a sample of this many (always with the durable image and the full view) otherwise.
 IMAGES_PER_CRASH = 24
 
 
-CRASH_KINDS = frozenset({"kill", "power_loss", "crash_during", "torn", "io_error"})
+CRASH_KINDS = frozenset({"kill", "power_loss", "crash_during", "torn", "io_error", "media"})
 
 
 class CrashMachineBase(WalMachineBase):
@@ -89,7 +89,9 @@ class CrashMachineBase(WalMachineBase):
             return False
         return True
 
-    def _recover_image(self, image: bytes, where: str) -> tuple[list[tuple[int, bytes]], int]:
+    def _recover_image(
+        self, image: bytes, where: str, *, media_damage: bool = False
+    ) -> tuple[list[tuple[int, bytes]], int]:
         """Recovery of one crash image by this design's code, checked against the
         model on the same bytes and against the oracle."""
         storage = MemoryStorage(image)
@@ -110,7 +112,9 @@ class CrashMachineBase(WalMachineBase):
         state, pending = m.pending_records(state)
         assert isinstance(pending, list)
         _agree("recovery of a crash image", records, [(r.sequence, r.payload) for r in pending])
-        self.oracle.check_after_crash(records, header.wal_sequence, f"recovery after a crash ({where})")
+        self.oracle.check_after_crash(
+            records, header.wal_sequence, f"recovery after a crash ({where})", media_damage=media_damage
+        )
         self.counters["crash images checked"] += 1
         return records, header.wal_sequence
 
@@ -192,6 +196,37 @@ class CrashMachineBase(WalMachineBase):
                     raise GuaranteeViolation("R6", f"after an I/O error the WAL went on: {refused}")
         self._crash(pick, f"I/O error ({os.strerror(error)}) in a {failing} during {operation}", torn=False)
 
+    def _media_fault(self, kind: str, where_in_region: int, pick: int) -> None:
+        """Damage to data already on the media: a flipped bit, a foreign write
+        over the region, or the file cut short. Acknowledged records hit by it
+        are lost; no damaged record may come back as data, and the file must
+        still open (spec/faults.md)."""
+        self.disk.sync()  # the damage is to durable data
+        image = self.disk.view
+        header = read_header(MemoryStorage(image), clear_legacy_lock=False)
+        position = WAL_OFFSET + where_in_region % header.wal_size
+        if kind == "bit flip":
+            damaged = flip_bit(image, position * 8 + pick % 8)
+        elif kind == "foreign write":
+            damaged = overwrite(image, position, random.Random(pick).randbytes(1 + pick % 64))
+        else:
+            damaged = truncated(image, position)
+        self.counters["media faults injected"] += 1
+        if kind == "truncation":
+            # A file cut inside its region cannot be read whole: memvid's
+            # read_exact fails, and so does the reference, with an I/O error.
+            # That is a clear error, not data; the machine stops here.
+            try:
+                self._recover(damaged, self.design, G5_reason="truncated")
+            except GuaranteeViolation as refused:
+                if "failed to fill whole buffer" not in str(refused):
+                    raise
+                return
+            raise GuaranteeViolation("G2", "a region cut short was read as if whole")
+        where = f"{kind} at file offset {position}"
+        records, checkpoint = self._recover_image(damaged, where, media_damage=True)
+        self._restart(damaged, records, checkpoint)
+
     # -- rules ---------------------------------------------------------------------
 
     @precondition(lambda self: "kill" in self.crash_kinds)
@@ -239,6 +274,15 @@ def build_crash_machine(config: MachineConfig, kinds: frozenset[str] = CRASH_KIN
         )
         def crash_during(self, calls: int, operation: str, payload: bytes, pick: int) -> None:
             self._crash_during(calls, operation, payload, pick)
+
+        @precondition(lambda self: "media" in self.crash_kinds and self._writable())
+        @rule(
+            kind=st.sampled_from(["bit flip", "foreign write", "truncation"]),
+            where_in_region=st.integers(0, 2**16),
+            pick=st.integers(0, 2**32 - 1),
+        )
+        def media_fault(self, kind: str, where_in_region: int, pick: int) -> None:
+            self._media_fault(kind, where_in_region, pick)
 
         @precondition(lambda self: "io_error" in self.crash_kinds and self._writable())
         @rule(

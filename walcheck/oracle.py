@@ -90,7 +90,12 @@ class Oracle:
         return applied
 
     def check_after_crash(
-        self, records: Sequence[tuple[int, bytes]], durable_checkpoint: int, where: str
+        self,
+        records: Sequence[tuple[int, bytes]],
+        durable_checkpoint: int,
+        where: str,
+        *,
+        media_damage: bool = False,
     ) -> None:
         """spec/faults.md: after a crash the pending records are the unapplied
         appends in order, every acknowledged one included (G1), followed by
@@ -99,7 +104,9 @@ class Oracle:
         candidates = [(a.sequence, a.payload) for a in self.appended[applied:]]
         if self.in_flight is not None:
             candidates.append((self.in_flight.sequence, self.in_flight.payload))
-        must_have = max(0, self.acknowledged - applied)
+        # Media damage to acknowledged data loses it; what is returned must still
+        # be exactly what was appended (spec/faults.md: damage is never data).
+        must_have = 0 if media_damage else max(0, self.acknowledged - applied)
         returned = list(records)
         if returned[: len(candidates)] != candidates[: len(returned)] or len(returned) > len(candidates):
             missing = [r for r in candidates[:must_have] if r not in returned]
