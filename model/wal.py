@@ -181,21 +181,19 @@ def initial_state(
 
 
 def continues_log(previous: int | None, sequence: int, checkpoint_sequence: int) -> bool:
-    """R2: may a record with ``sequence`` follow ``previous`` (None: it is the
-    first record, at position 0)? FIXED only.
+    """R2, R3: may a record with ``sequence`` follow ``previous`` (None: it is
+    the first record, at position 0)? FIXED only.
 
     The first record of the region is a checkpointed one or the first pending
-    one. After that each record is one more than the one before, except that
-    the log may jump to ``checkpoint_sequence + 1`` over checkpointed records a
-    crash took away (the header survived, they did not; R4). Anything else is a
-    leftover of an earlier pass whose sentinel a crash took away: the log ended.
+    one; after that each record is exactly one more than the one before.
+    Anything else is a leftover of an earlier pass whose sentinel a crash took
+    away (or a damaged sequence field): the log ended.
     """
     if sequence == 0:
         return False
     if previous is None:
         return sequence <= checkpoint_sequence + 1
-    jumps_to_first_pending = previous < checkpoint_sequence and sequence == checkpoint_sequence + 1
-    return sequence == previous + 1 or jumps_to_first_pending
+    return sequence == previous + 1
 
 
 def scan(
@@ -276,10 +274,11 @@ def open_wal(
     found, next_head = scanned
     size = header.wal_size
     sequence = found[-1].record.sequence if found else checkpoint_sequence
-    if state.design is Design.FIXED:
-        # R4: never below the checkpoint, even when a crash kept the header
-        # and lost the records it covers.
-        sequence = max(sequence, checkpoint_sequence)
+    if state.design is Design.FIXED and sequence < checkpoint_sequence:
+        # R4: a crash kept the header and lost records it covers. Everything
+        # left is checkpointed: the log restarts at position 0 and the
+        # sequence continues from the checkpoint.
+        sequence, next_head = checkpoint_sequence, 0
     write_head = next_head % size
     if state.design is Design.FIXED:
         # DIVERGENCE D1: the write head may rest at the region's end; the next
@@ -393,8 +392,8 @@ def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
     last_sequence = found[-1].record.sequence if found else wal.sequence
     if state.design is Design.FIXED:
         write_head = next_head  # DIVERGENCE D1
-        if found:
-            last_sequence = max(last_sequence, wal.checkpoint_sequence)  # R4
+        if found and last_sequence < wal.checkpoint_sequence:  # R4, as in open
+            last_sequence, write_head = wal.checkpoint_sequence, 0
     wal = replace(
         wal,
         sequence=last_sequence,

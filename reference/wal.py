@@ -141,17 +141,14 @@ class Recovery(enum.Enum):
 
 
 def continues_log(previous: int | None, sequence: int, checkpoint_sequence: int) -> bool:
-    """spec/faults.md R2 (FIXED): may a record with ``sequence`` follow
+    """spec/faults.md R2, R3 (FIXED): may a record with ``sequence`` follow
     ``previous`` (None: the first record)? Otherwise it is a leftover of an
     earlier pass whose sentinel a crash took away, and the log ended before it."""
     if sequence == 0:
         return False
     if previous is None:
         return sequence <= checkpoint_sequence + 1
-    if sequence == previous + 1:
-        return True
-    # R4: the header survived a crash that took the records it covers.
-    return previous < checkpoint_sequence and sequence == checkpoint_sequence + 1
+    return sequence == previous + 1
 
 
 def scan_region(
@@ -275,8 +272,10 @@ class EmbeddedWal:
         found, next_head = wal._scan()
         wal._pending_bytes = wal._pending_of(found)
         wal._sequence = found[-1].sequence if found else header.wal_sequence
-        if design is Design.FIXED:
-            wal._sequence = max(wal._sequence, header.wal_sequence)  # spec/faults.md R4
+        if design is Design.FIXED and wal._sequence < header.wal_sequence:
+            # spec/faults.md R4: the header outlived records it covers; what is
+            # left is checkpointed, so the log restarts at position 0.
+            wal._sequence, next_head = header.wal_sequence, 0
         wal._write_head = wal._head_after_scan(next_head)
         if not read_only:
             wal._maybe_write_sentinel()
@@ -349,8 +348,8 @@ class EmbeddedWal:
         found, next_head = self._scan()
         if found:
             self._sequence = found[-1].sequence
-            if self._design is Design.FIXED:
-                self._sequence = max(self._sequence, self._checkpoint_sequence)  # R4
+            if self._design is Design.FIXED and self._sequence < self._checkpoint_sequence:
+                self._sequence, next_head = self._checkpoint_sequence, 0  # R4, as in open
         self._pending_bytes = self._pending_of(found)
         self._write_head = self._head_after_scan(next_head)
         if not self._read_only:
