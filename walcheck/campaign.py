@@ -88,10 +88,15 @@ def _original(
     )
 
 
-def _crash_original(name: str) -> MachineConfig:
+def _crash_original(name: str, region_size: int | None = None) -> MachineConfig:
+    """The crash hunts' shape for ORIGINAL; a region large enough that 40 steps
+    never wrap makes C2 unreachable (the C3 hunt)."""
     from walcheck.crash_machines import original_crash_config
 
-    return original_crash_config(name)
+    config = original_crash_config(name)
+    if region_size is None:
+        return config
+    return dataclasses.replace(config, region_sizes=st.just(region_size), growth_limit=region_size)
 
 
 # Each hunt narrows the strategies so that only its own defect is reachable:
@@ -153,6 +158,15 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         examples=3000,
         steps=40,
         also=frozenset({"G3", "G4"}),
+    ),
+    DefectHunt(
+        "C3",
+        "a header that outlives the records it covers restarts the sequence below the checkpoint",
+        "G3",
+        _crash_original("StatefulCrashOriginalHeaderAhead", region_size=64 * 50 + 63),
+        crash_kinds=frozenset({"crash_during"}),
+        examples=3000,
+        steps=40,
     ),
 )
 

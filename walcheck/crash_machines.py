@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
 import model as m
-from reference import WalError, read_header
+from reference import Design as RefDesign
+from reference import EmbeddedWal, WalError, read_header
 from reference.header import WAL_OFFSET
 from reference.storage import MemoryStorage, Storage
 from walcheck.machines import (
@@ -115,8 +116,23 @@ class CrashMachineBase(WalMachineBase):
         self.oracle.check_after_crash(
             records, header.wal_sequence, f"recovery after a crash ({where})", media_damage=media_damage
         )
+        if not media_damage:
+            self._probe_next_sequence(image, records, header.wal_sequence, where)
         self.counters["crash images checked"] += 1
         return records, header.wal_sequence
+
+    def _probe_next_sequence(
+        self, image: bytes, records: list[tuple[int, bytes]], durable_checkpoint: int, where: str
+    ) -> None:
+        """Open a copy of the image for writing, as memvid would after the
+        restart, and append once: the sequence it gets must be new (G3, G4)."""
+        probe = MemoryStorage(image)
+        try:
+            wal = EmbeddedWal.open(probe, read_header(probe), design=RefDesign(self.design.value))
+            sequence = wal.append_entry(b"probe")
+        except WalError:
+            return  # a full region or a refused append says nothing about sequences
+        self.oracle.check_next_sequence(sequence, records, durable_checkpoint, f"after a crash ({where})")
 
     def _crash(self, pick: int, where: str, *, torn: bool) -> None:
         images = [image for image in self._images(pick, torn=torn) if self._header_intact(image)]

@@ -120,6 +120,26 @@ class Oracle:
                 "G1", f"{where} lost acknowledged records {_show(candidates[len(returned) : must_have])}"
             )
 
+    def check_next_sequence(
+        self, next_sequence: int, records: Sequence[tuple[int, bytes]], durable_checkpoint: int, where: str
+    ) -> None:
+        """G3, G4 across a crash: the first append after recovery takes the
+        sequence after everything that survived: the recovered records, and the
+        applied ones the checkpoint covers. A sequence lost with an
+        unacknowledged record may be issued again; these may not."""
+        applied = self._applied_after_crash(durable_checkpoint)
+        taken = [s for s, _ in records] + [a.sequence for a in self.appended[:applied]]
+        floor = max([durable_checkpoint, self.initial_sequence, *taken])
+        if next_sequence <= floor:
+            raise GuaranteeViolation(
+                "G3",
+                f"{where}: the next append was issued {next_sequence}, already taken (up to {floor})",
+            )
+        if next_sequence != floor + 1:
+            raise GuaranteeViolation(
+                "G4", f"{where}: the next append was issued {next_sequence}, expected {floor + 1}"
+            )
+
     def restart_after_crash(self, records: Sequence[tuple[int, bytes]], durable_checkpoint: int) -> None:
         """Continue from a crash image whose recovery returned ``records``: what
         was lost was never acknowledged, and its sequences may be issued again."""
