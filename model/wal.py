@@ -254,6 +254,39 @@ def _pending_bytes(found: list[ScannedRecord], checkpoint_sequence: int) -> int:
 
 
 # ---------------------------------------------------------------------------
+# Validity: the structural part of S7 as one plain predicate, for contracts
+# ---------------------------------------------------------------------------
+
+
+def valid(state: State) -> bool:
+    """I1, I5, I7, I10, I12 and the shape of the write head per design, without
+    a scan (the scan-based invariants are model/invariants.py). Contracts use
+    this predicate in pre- and postconditions; a class invariant would let
+    CrossHair skip the paths that break it."""
+    header = state.disk.header
+    if header.wal_size <= 0 or state.disk.region.size != header.wal_size:
+        return False
+    wal = state.wal
+    if wal is None:
+        return True
+    size = wal.region_size
+    if size != header.wal_size or not 0 <= wal.pending_bytes <= size:
+        return False
+    if state.design is Design.FIXED:
+        heads_ok = wal.pending_bytes <= wal.write_head <= size
+        sequences_ok = 0 <= wal.checkpoint_sequence <= wal.sequence <= SEQUENCE_MAX
+    else:
+        heads_ok = 0 <= wal.write_head < size
+        sequences_ok = 0 <= wal.sequence <= SEQUENCE_MAX and 0 <= wal.checkpoint_sequence <= SEQUENCE_MAX
+    return (
+        heads_ok
+        and sequences_ok
+        and 0 <= wal.checkpoint_head < size
+        and 0 <= wal.appends_since_checkpoint <= U64_MAX
+    )
+
+
+# ---------------------------------------------------------------------------
 # Operations
 # ---------------------------------------------------------------------------
 
@@ -308,7 +341,14 @@ def close_wal(state: State) -> State:
 
 
 def append_entry(state: State, payload: bytes) -> Outcome[int]:
-    """S3.4: append one record and return its sequence."""
+    """S3.4: append one record and return its sequence.
+
+    pre: state.wal is not None and valid(state)
+    post: valid(__return__[0])
+    post: not isinstance(__return__[1], WalError) or __return__[0] == state
+    post: isinstance(__return__[1], WalError) or __return__[0].wal.pending_bytes == state.wal.pending_bytes + 48 + len(payload)
+    post: state.design is Design.ORIGINAL or isinstance(__return__[1], WalError) or __return__[1] == state.wal.sequence + 1
+    """
     wal = _open(state)
     if wal.read_only:
         return state, WalError(ErrorKind.LOCK, REASON_READ_ONLY)
@@ -346,7 +386,12 @@ def append_entry(state: State, payload: bytes) -> Outcome[int]:
 
 
 def should_checkpoint(state: State) -> bool:
-    """S3.7."""
+    """S3.7.
+
+    pre: state.wal is not None and valid(state)
+    post: not (__return__ and state.wal.read_only)
+    post: __return__ or state.wal.read_only or state.wal.appends_since_checkpoint < WAL_CHECKPOINT_PERIOD
+    """
     wal = _open(state)
     if wal.read_only or wal.region_size == 0:
         return False
@@ -356,7 +401,14 @@ def should_checkpoint(state: State) -> bool:
 
 def record_checkpoint(state: State) -> Outcome[None]:
     """S3.5: mark everything appended so far as applied. Writes the checkpoint
-    into the caller's header (not to disk: that is write_header, S3.6)."""
+    into the caller's header (not to disk: that is write_header, S3.6).
+
+    pre: state.wal is not None and valid(state)
+    post: valid(__return__[0])
+    post: isinstance(__return__[1], WalError) or __return__[0].wal.pending_bytes == 0
+    post: isinstance(__return__[1], WalError) or __return__[0].wal.checkpoint_sequence == state.wal.sequence
+    post: isinstance(__return__[1], WalError) or __return__[0].caller_header.wal_sequence == state.wal.sequence
+    """
     wal = _open(state)
     if wal.read_only:
         return state, WalError(ErrorKind.LOCK, REASON_READ_ONLY)
@@ -418,7 +470,11 @@ def stats(state: State) -> Stats:
 
 
 def set_skip_sync(state: State, skip: bool) -> State:
-    """S3.13: no effect on the bytes; only on which writes are synced."""
+    """S3.13: no effect on the bytes; only on which writes are synced.
+
+    pre: state.wal is not None and valid(state)
+    post: valid(__return__) and __return__.disk == state.disk
+    """
     return replace(state, wal=replace(_open(state), skip_sync=skip))
 
 

@@ -5,6 +5,8 @@ to catch a planted bug (tests/crosshair_targets/), and the checks CI runs
 Kinds of contract relied on, one self-test each:
 - integer postconditions over a plain validity predicate (model.placement):
   memvid's own sentinel placement under FIXED's contract shows D1 and D3;
+- transition functions over model states, with ``model.wal.valid`` in pre-
+  and postconditions: a record_checkpoint that keeps the pending bytes;
 - codec round trips (model.format): a length read one byte off;
 - a contract behind the blake3 wrapper: a decode that skips the checksum,
   found only with the plugin (without it CrossHair checks nothing there);
@@ -43,6 +45,7 @@ def crosshair(*args: str) -> subprocess.CompletedProcess[str]:
         ("original_sentinel.py", "original_sentinel_writes", "original_sentinel_writes(0, 0, 1)"),
         ("header_codec_offset.py", "round_trip", "round_trip("),
         ("decode_without_digest.py", "decode_entry", "decode_entry(b'"),
+        ("checkpoint_keeps_pending.py", "record_checkpoint", "record_checkpoint(State("),
     ],
 )
 def test_crosshair_finds_the_planted_bug(target: str, function: str, expected: str) -> None:
