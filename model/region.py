@@ -145,6 +145,16 @@ class Region:
     def write_record(self, start: int, record: Record) -> Region:
         return self.write(start, record, 0, record.size)
 
+    def copy_from(self, other: Region, start: int, end: int) -> Region:
+        """This region with ``[start, end)`` taken from ``other`` (the same size):
+        one sector of a crash image taken from a later version of the region."""
+        region = self
+        for extent in other.extents:
+            lo, hi = max(start, extent.start), min(end, extent.end)
+            if lo < hi:
+                region = region.write(lo, extent.source, extent.source_offset + (lo - extent.start), hi - lo)
+        return region
+
     def grown(self, new_size: int) -> Region:
         """memvid's growth keeps every byte in place and zeroes the new part (S3.11)."""
         assert new_size >= self.size

@@ -32,7 +32,7 @@ from model.format import (
     entry_size,
 )
 from model.placement import place_entry, sentinel_writes
-from model.region import Record, Region
+from model.region import Extent, Record, Region
 
 U64_MAX = 2**64 - 1
 
@@ -96,14 +96,35 @@ class HeaderFields:
 
 @dataclass(frozen=True, slots=True)
 class Disk:
-    """Durable: what the file holds (no crashes in this model, so every write
-    that returned is in the file)."""
+    """The file: what a reader sees now (``header``, ``region``), and, for the
+    crash model (model/crash.py), the region as of the last sync and the
+    region writes since, in order. ``region`` is ``durable_region`` with
+    ``unsynced`` applied; it is kept too because every scan reads it.
+
+    Header writes are not logged: every operation that writes the header
+    syncs before it returns (commit, growth), so between operations the
+    header is always durable."""
 
     header: HeaderFields
     region: Region
+    durable_region: Region
+    unsynced: tuple[Extent, ...] = ()
     # History, not in an implementation: bytes written past the region's end
     # (guarantee G6). Only the original's sentinel does this (D3).
     bytes_written_outside_region: int = 0
+
+    def written(self, start: int, source: Record | None, source_offset: int, length: int) -> Disk:
+        """The disk after one write into the region (not yet synced)."""
+        if length == 0:
+            return self
+        return replace(
+            self,
+            region=self.region.write(start, source, source_offset, length),
+            unsynced=(*self.unsynced, Extent(start, start + length, source, source_offset)),
+        )
+
+    def synced(self) -> Disk:
+        return replace(self, durable_region=self.region, unsynced=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +192,8 @@ def initial_state(
     """A closed WAL over a file memvid has just created: a zeroed region unless
     ``region`` is given."""
     header = HeaderFields(region_size, wal_checkpoint_pos, wal_sequence)
-    disk = Disk(header=header, region=region if region is not None else Region.zeroed(region_size))
+    initial = region if region is not None else Region.zeroed(region_size)
+    disk = Disk(header=header, region=initial, durable_region=initial)
     return State(design=design, disk=disk, wal=None, caller_header=header)
 
 
@@ -370,7 +392,9 @@ def append_entry(state: State, payload: bytes) -> Outcome[int]:
     position = placed
     sequence = (wal.sequence + 1) & U64_MAX
     record = Record(sequence, bytes(payload), state.appends_total)
-    disk = replace(state.disk, region=state.disk.region.write_record(position, record))
+    disk = state.disk.written(position, record, 0, record.size)
+    if not wal.skip_sync:
+        disk = disk.synced()  # S3.4: the entry is synced before its sentinel is written
     write_head = (position + size_of_entry) % wal.region_size
     if state.design is Design.FIXED:
         write_head = position + size_of_entry  # DIVERGENCE D1
@@ -428,8 +452,14 @@ def record_checkpoint(state: State) -> Outcome[None]:
 
 
 def write_header(state: State) -> State:
-    """S3.6: the caller writes its in-memory header to the file (then syncs)."""
-    return replace(state, disk=replace(state.disk, header=state.caller_header))
+    """S3.6: the caller writes its in-memory header to the file and syncs
+    (memvid's commit and growth both sync right after the header write)."""
+    return replace(state, disk=replace(state.disk, header=state.caller_header).synced())
+
+
+def flush(state: State) -> State:
+    """S3.13: sync every write so far."""
+    return replace(state, disk=state.disk.synced())
 
 
 def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
@@ -486,7 +516,8 @@ def grow_region(state: State, new_size: int) -> Outcome[None]:
     recovery = _open(state).recovery
     closed = close_wal(state)
     header = replace(closed.caller_header, wal_size=new_size)
-    disk = replace(closed.disk, header=header, region=closed.disk.region.grown(new_size))
+    grown = closed.disk.region.grown(new_size)
+    disk = replace(closed.disk, header=header, region=grown, durable_region=grown, unsynced=())
     return open_wal(replace(closed, disk=disk, caller_header=header), read_only=read_only, recovery=recovery)
 
 
@@ -509,11 +540,11 @@ def _maybe_write_sentinel(state: State) -> State:
     writes, write_head = sentinel_writes(
         state.design is Design.FIXED, wal.write_head, wal.pending_bytes, wal.region_size
     )
-    region = state.disk.region
-    outside = state.disk.bytes_written_outside_region
+    disk = state.disk
+    outside = disk.bytes_written_outside_region
     for start, length in writes:
         inside = max(0, min(length, wal.region_size - start))
-        region = region.write_zeros(start, inside)
+        disk = disk.written(start, None, 0, inside)
         outside += length - inside
-    disk = replace(state.disk, region=region, bytes_written_outside_region=outside)
+    disk = replace(disk, bytes_written_outside_region=outside)
     return replace(state, disk=disk, wal=replace(wal, write_head=write_head))

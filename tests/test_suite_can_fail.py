@@ -90,3 +90,18 @@ def test_stateful_catches_a_wal_that_acknowledges_after_a_failed_sync(
     monkeypatch.setattr(reference.wal.EmbeddedWal, "_assert_storage_healthy", lambda self: None)
     finding = hunt(StatefulCrashFixed, hunt_settings(300))
     assert finding is not None and finding.guarantee == "R6", finding
+
+
+def test_stateful_catches_a_crash_model_that_forgets_unsynced_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """model/crash.py must predict the disk's power-loss images; a crash model
+    that only ever offers the durable image must be caught."""
+    import walcheck.crash_machines
+    from walcheck.crash_machines import StatefulCrashFixed
+
+    def durable_only(disk: model.wal.Disk) -> list[model.region.Region]:
+        return [disk.durable_region]
+
+    monkeypatch.setattr(walcheck.crash_machines, "power_loss_regions", durable_only)
+    finding = hunt(StatefulCrashFixed, hunt_settings(300))
+    assert finding is not None and finding.kind == "divergence", finding
+    assert "power-loss images" in finding.message

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
 import model as m
+from model.crash import power_loss_regions
 from reference import Design as RefDesign
 from reference import EmbeddedWal, WalError, read_header
 from reference.header import WAL_OFFSET
@@ -266,8 +267,26 @@ class CrashMachineBase(WalMachineBase):
     @precondition(lambda self: "power_loss" in self.crash_kinds)
     @rule(pick=st.integers(0, 2**32 - 1))
     def power_loss(self, pick: int) -> None:
-        """Power loss between operations: any subset of the unsynced sectors survives."""
+        """Power loss between operations: any subset of the unsynced sectors survives.
+        The model predicts the images (model/crash.py): when there are few
+        enough to list, the model's regions and the disk's must be the same set."""
+        self._model_predicts_power_loss_images()
         self._crash(pick, "power loss between operations", torn=False)
+
+    def _model_predicts_power_loss_images(self) -> None:
+        assert self.state is not None
+        disk = self.disk
+        if disk.count_power_loss_images() > IMAGES_PER_CRASH:
+            return
+        size = self.state.disk.header.wal_size
+        from_disk = {image[WAL_OFFSET : WAL_OFFSET + size] for image in disk.power_loss_images()}
+        from_model = {region.to_bytes() for region in power_loss_regions(self.state.disk)}
+        if from_disk != from_model:
+            raise Divergence(
+                f"power-loss images: the disk has {len(from_disk)} distinct regions, the model "
+                f"{len(from_model)}, {len(from_disk & from_model)} in common"
+            )
+        self.counters["power-loss image sets predicted by the model"] += 1
 
     def _crash_during(self, calls: int, operation: str, payload: bytes, pick: int) -> None:
         """The process dies inside an operation, at its (calls+1)-th write or

@@ -329,6 +329,8 @@ class WalMachineBase(RuleBasedStateMachine):
         wal = self.wal
         ref = _reference_result(wal.flush)
         _agree("flush", ref, Result())
+        assert self.state is not None
+        self.state = m.flush(self.state)
         self.oracle.on_flush()
 
     @precondition(_writable)

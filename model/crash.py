@@ -1,0 +1,64 @@
+"""The crash model, pure (spec/faults.md): from a model state, every image of
+the region a power loss can leave, at the abstract level.
+
+A power loss keeps the durable region and, for each 512-byte sector of the
+file that unsynced writes touched, any one of that sector's versions: as it
+was at the last sync, or as it was after the 1st, 2nd, ... unsynced write
+touching it. The images keep the region map's provenance, so recovering one
+with the model says which records survive whole. No I/O; never imports the
+reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import product
+
+from model.format import WAL_OFFSET
+from model.region import Region
+from model.wal import Disk
+
+SECTOR_SIZE = 512
+
+
+def _sector_span(sector: int, region_size: int, region_offset: int) -> tuple[int, int]:
+    """The region positions a file sector covers, clipped to the region."""
+    start = sector * SECTOR_SIZE - region_offset
+    return max(0, start), min(region_size, start + SECTOR_SIZE)
+
+
+def _versions(disk: Disk, region_offset: int) -> tuple[list[Region], dict[int, list[int]]]:
+    """The region after each prefix of the unsynced writes, and for each
+    touched sector the prefixes that are its versions (0: durable)."""
+    after = [disk.durable_region]
+    touched: dict[int, list[int]] = {}
+    for index, write in enumerate(disk.unsynced, start=1):
+        after.append(after[-1].write(write.start, write.source, write.source_offset, write.end - write.start))
+        first = (region_offset + write.start) // SECTOR_SIZE
+        last = (region_offset + write.end - 1) // SECTOR_SIZE
+        for sector in range(first, last + 1):
+            touched.setdefault(sector, [0]).append(index)
+    return after, touched
+
+
+def count_power_loss_regions(disk: Disk, region_offset: int = WAL_OFFSET) -> int:
+    _, touched = _versions(disk, region_offset)
+    count = 1
+    for versions in touched.values():
+        count *= len(versions)
+    return count
+
+
+def power_loss_regions(disk: Disk, region_offset: int = WAL_OFFSET) -> Iterator[Region]:
+    """Every region a power loss can leave (duplicates included: two versions
+    of a sector may hold the same bytes)."""
+    after, touched = _versions(disk, region_offset)
+    sectors = sorted(touched)
+    size = disk.durable_region.size
+    for choice in product(*(touched[sector] for sector in sectors)):
+        image = disk.durable_region
+        for sector, version in zip(sectors, choice, strict=True):
+            if version:
+                start, end = _sector_span(sector, size, region_offset)
+                image = image.copy_from(after[version], start, end)
+        yield image
