@@ -87,13 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     exhaustive.add_argument("--design", choices=[d.value for d in m.Design], default="fixed")
     exhaustive.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     exhaustive.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    commands.add_parser(
+        "bench",
+        help="measure appends, recovery and the suite against floors measured in the same run",
+        description="Run walcheck.bench; options after 'bench' go to it ('walcheck bench --help').",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:
+        from walcheck.bench import main as bench_main
+
+        return bench_main(arguments[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
     if args.command == "check":
