@@ -32,10 +32,13 @@ def _versions(disk: Disk, region_offset: int) -> tuple[list[Region], dict[int, l
     touched sector the prefixes that are its versions (0: durable)."""
     after = [disk.durable_region]
     touched: dict[int, list[int]] = {}
-    for index, write in enumerate(disk.unsynced, start=1):
-        after.append(after[-1].write(write.start, write.source, write.source_offset, write.end - write.start))
-        first = (region_offset + write.start) // SECTOR_SIZE
-        last = (region_offset + write.end - 1) // SECTOR_SIZE
+    for index, pieces in enumerate(disk.unsynced, start=1):
+        region = after[-1]
+        for piece in pieces:
+            region = region.write(piece.start, piece.source, piece.source_offset, piece.end - piece.start)
+        after.append(region)
+        first = (region_offset + min(piece.start for piece in pieces)) // SECTOR_SIZE
+        last = (region_offset + max(piece.end for piece in pieces) - 1) // SECTOR_SIZE
         for sector in range(first, last + 1):
             touched.setdefault(sector, [0]).append(index)
     return after, touched

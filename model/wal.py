@@ -108,20 +108,22 @@ class Disk:
     header: HeaderFields
     region: Region
     durable_region: Region
-    unsynced: tuple[Extent, ...] = ()
+    # Each unsynced write is the extents one storage write put down, in order.
+    unsynced: tuple[tuple[Extent, ...], ...] = ()
     # History, not in an implementation: bytes written past the region's end
     # (guarantee G6). Only the original's sentinel does this (D3).
     bytes_written_outside_region: int = 0
 
-    def written(self, start: int, source: Record | None, source_offset: int, length: int) -> Disk:
-        """The disk after one write into the region (not yet synced)."""
-        if length == 0:
+    def written(self, *pieces: Extent) -> Disk:
+        """The disk after one storage write of ``pieces`` (contiguous extents)
+        into the region, not yet synced."""
+        pieces = tuple(piece for piece in pieces if piece.end > piece.start)
+        if not pieces:
             return self
-        return replace(
-            self,
-            region=self.region.write(start, source, source_offset, length),
-            unsynced=(*self.unsynced, Extent(start, start + length, source, source_offset)),
-        )
+        region = self.region
+        for piece in pieces:
+            region = region.write(piece.start, piece.source, piece.source_offset, piece.end - piece.start)
+        return replace(self, region=region, unsynced=(*self.unsynced, pieces))
 
     def synced(self) -> Disk:
         return replace(self, durable_region=self.region, unsynced=())
@@ -392,9 +394,7 @@ def append_entry(state: State, payload: bytes) -> Outcome[int]:
     position = placed
     sequence = (wal.sequence + 1) & U64_MAX
     record = Record(sequence, bytes(payload), state.appends_total)
-    disk = state.disk.written(position, record, 0, record.size)
-    if not wal.skip_sync:
-        disk = disk.synced()  # S3.4: the entry is synced before its sentinel is written
+    entry = Extent(position, position + record.size, record, 0)
     write_head = (position + size_of_entry) % wal.region_size
     if state.design is Design.FIXED:
         write_head = position + size_of_entry  # DIVERGENCE D1
@@ -405,6 +405,19 @@ def append_entry(state: State, payload: bytes) -> Outcome[int]:
         sequence=sequence,
         appends_since_checkpoint=min(wal.appends_since_checkpoint + 1, U64_MAX),
     )
+    if state.design is Design.FIXED:
+        # DIVERGENCE D5: the entry and the zeros after it go down in one write,
+        # then one sync: the sentinel is durable when the append returns.
+        zeros, write_head = sentinel_writes(True, wal.write_head, wal.pending_bytes, wal.region_size)
+        pieces = (entry, *(Extent(start, start + length, None, 0) for start, length in zeros))
+        disk = state.disk.written(*pieces)
+        if not wal.skip_sync:
+            disk = disk.synced()
+        wal = replace(wal, write_head=write_head)
+        return replace(state, disk=disk, wal=wal, appends_total=state.appends_total + 1), sequence
+    disk = state.disk.written(entry)
+    if not wal.skip_sync:
+        disk = disk.synced()  # S3.4: the original syncs the entry, then writes its sentinel
     state = replace(state, disk=disk, wal=wal, appends_total=state.appends_total + 1)
     return _maybe_write_sentinel(state), sequence
 
@@ -544,7 +557,7 @@ def _maybe_write_sentinel(state: State) -> State:
     outside = disk.bytes_written_outside_region
     for start, length in writes:
         inside = max(0, min(length, wal.region_size - start))
-        disk = disk.written(start, None, 0, inside)
+        disk = disk.written(Extent(start, start + inside, None, 0))
         outside += length - inside
     disk = replace(disk, bytes_written_outside_region=outside)
     return replace(state, disk=disk, wal=replace(wal, write_head=write_head))

@@ -301,17 +301,27 @@ class EmbeddedWal:
             raise CheckpointFailed(placed)
         self._write_head = placed
         next_sequence = (self._sequence + 1) & SEQUENCE_MAX
-        self._write(self._write_head, encode_entry(next_sequence, payload))
-        if not self._skip_sync:
-            self._sync()
+        entry = encode_entry(next_sequence, payload)
         if self._design is Design.FIXED:
-            self._write_head += entry_size  # DIVERGENCE D1: may rest at the region end
+            # DIVERGENCE D5: the entry and the zeros after it (its sentinel) in
+            # one write, then one sync: the sentinel is durable when the append
+            # returns, and it is one system call fewer.
+            end = placed + entry_size
+            zeros, _ = sentinel_writes(True, end, self._pending_bytes + entry_size, self._region_size)
+            self._write(placed, entry + bytes(sum(length for _, length in zeros)))
+            if not self._skip_sync:
+                self._sync()
+            self._write_head = end  # DIVERGENCE D1: may rest at the region end
         else:
-            self._write_head = (self._write_head + entry_size) % self._region_size
+            self._write(placed, entry)
+            if not self._skip_sync:
+                self._sync()
+            self._write_head = (placed + entry_size) % self._region_size
         self._pending_bytes += entry_size
         self._sequence = next_sequence
         self._appends_since_checkpoint = min(self._appends_since_checkpoint + 1, 2**64 - 1)
-        self._maybe_write_sentinel()
+        if self._design is Design.ORIGINAL:
+            self._maybe_write_sentinel()
         return self._sequence
 
     # -- S3.7 ---------------------------------------------------------------
