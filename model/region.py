@@ -163,14 +163,6 @@ class Region:
     def to_bytes(self) -> bytes:
         return b"".join(extent.materialise() for extent in self.extents)
 
-    def records_present(self) -> tuple[Record, ...]:
-        """Records whose whole encoding is still in the region, in position order."""
-        return tuple(
-            extent.source
-            for extent in self.extents
-            if isinstance(extent.source, Record) and self.intact_record_at(extent.start) is not None
-        )
-
 
 def _merge_zero_runs(extents: list[Extent]) -> tuple[Extent, ...]:
     merged: list[Extent] = []

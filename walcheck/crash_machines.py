@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import ClassVar
 
 from hypothesis import strategies as st
@@ -370,11 +370,6 @@ def original_crash_config(name: str) -> MachineConfig:
         payloads=st.binary(min_size=16, max_size=16),
         growth_limit=64 * 5 + 63,  # no growth: doubling would break the 64k + 63 shape
     )
-
-
-def iter_images(disk: SimulatedDisk) -> Iterator[bytes]:
-    """Every power-loss image of ``disk`` (for the exhaustive mode)."""
-    yield from disk.power_loss_images()
 
 
 StatefulCrashFixed = build_crash_machine(crash_config(m.Design.FIXED, "StatefulCrashFixed"))

@@ -310,7 +310,6 @@ class WalMachineBase(RuleBasedStateMachine):
     @rule(read_only=st.sampled_from([False, False, False, True]))
     def reopen(self, read_only: bool) -> None:
         """Close the WAL and open the file again, as a new process would (S3.2, S3.3)."""
-        self.oracle.on_reopen()
         self._open(read_only=read_only)
 
     @precondition(_is_open)

@@ -77,9 +77,6 @@ class Oracle:
     def on_flush(self) -> None:
         self.acknowledged = len(self.appended)
 
-    def on_reopen(self) -> None:
-        """No crash: a reopened WAL sees every write, so nothing is forgotten."""
-
     def _applied_after_crash(self, durable_checkpoint: int) -> int:
         """How many appends a crash image counts as applied: those the oracle
         saw committed, and more if a commit in flight made its checkpoint durable
