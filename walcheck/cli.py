@@ -2,8 +2,9 @@
 
 Exit codes: 0 the result matches spec/defects.md (FIXED: no guarantee broken,
 no divergence; ORIGINAL: every catalogued defect found); 1 it does not;
-2 bad usage. Commands: ``check`` (the stateful campaign) and ``exhaustive``
-(every crash image of short traces).
+2 bad usage. Commands: ``check`` (the stateful campaign), ``exhaustive``
+(every crash image of short traces), ``inspect`` (a file's WAL; 0 when both
+designs open it and agree), ``bench``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 import model as m
@@ -88,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     exhaustive.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     exhaustive.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
+    inspect = commands.add_parser(
+        "inspect",
+        help="show a .mv2 file's WAL and what memvid and the reference would each recover",
+        description=(
+            "Read a .mv2 file (never writing it, taking no lock): the header, every entry of the "
+            "log with its checksum, where and why the log ends, intact entries past the end, "
+            "sequence gaps or repeats, and what memvid's code and the reference would do on open."
+        ),
+    )
+    inspect.add_argument("file", type=Path, help="the .mv2 file")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+
     commands.add_parser(
         "bench",
         help="measure appends, recovery and the suite against floors measured in the same run",
@@ -112,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args, sys.stdout, sys.stderr)
     if args.command == "exhaustive":
         return _exhaustive(args, sys.stdout, sys.stderr)
+    if args.command == "inspect":
+        return _inspect(args, sys.stdout, sys.stderr)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -151,6 +167,29 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(_as_text(report))
     return EXIT_OK if report.ok else EXIT_MISMATCH
+
+
+def _inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Exit 0: both designs open the file and agree on what is pending; 1 otherwise."""
+    from walcheck.inspect import inspect_file, render
+
+    if not args.file.is_file():
+        err.write(f"walcheck inspect: {args.file}: no such file\n")
+        return EXIT_USAGE
+    report = inspect_file(args.file)
+    if args.json:
+        json.dump(report.as_json(), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(render(report) + "\n")
+    read_only = [v for v in report.verdicts if v.how == "read-only"]
+    healthy = (
+        report.header_error is None
+        and all(v.error is None for v in report.verdicts)
+        and len({tuple(v.pending) for v in report.verdicts}) == 1
+        and len(read_only) == 2
+    )
+    return EXIT_OK if healthy else EXIT_MISMATCH
 
 
 def _exhaustive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
