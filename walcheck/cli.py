@@ -90,17 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
     exhaustive.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     exhaustive.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
+    from walcheck.inspect import u64_argument
+
     inspect = commands.add_parser(
         "inspect",
         help="show a .mv2 file's WAL and what memvid and the reference would each recover",
         description=(
             "Read a .mv2 file (never writing it, taking no lock): the header, every entry of the "
             "log with its checksum, where and why the log ends, intact entries past the end, "
-            "sequence gaps or repeats, and what memvid's code and the reference would do on open."
+            "sequence gaps or repeats, and what memvid's code and the reference would do on open. "
+            "With --region-size and --checkpoint-sequence, read a bare WAL region instead of the "
+            "one the MV2 header names (a file without a header, or to override it)."
         ),
     )
-    inspect.add_argument("file", type=Path, help="the .mv2 file")
+    inspect.add_argument("file", type=Path, help="the .mv2 file, or a file holding a bare WAL region")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    bare = inspect.add_argument_group("a bare WAL region (instead of the MV2 header's)")
+    bare.add_argument(
+        "--region-offset", type=u64_argument, default=None, help="where the region starts (default: 0)"
+    )
+    bare.add_argument("--region-size", type=u64_argument, default=None, help="the region's size (wal_size)")
+    bare.add_argument(
+        "--checkpoint-sequence",
+        type=u64_argument,
+        default=None,
+        help="the last checkpointed sequence (wal_sequence): later records are pending",
+    )
+    bare.add_argument(
+        "--checkpoint-pos",
+        type=u64_argument,
+        default=None,
+        help="the write head at the last checkpoint (wal_checkpoint_pos; default: 0)",
+    )
 
     commands.add_parser(
         "bench",
@@ -170,13 +191,30 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Exit 0: both designs open the file and agree on what is pending; 1 otherwise."""
-    from walcheck.inspect import inspect_file, render
+    """Exit 0: both designs open the file and agree on what is pending; 1 otherwise;
+    2 for bad usage (no such file, region parameters that do not fit the file)."""
+    from walcheck.inspect import RegionOutsideFile, RegionParameters, inspect_file, render
 
     if not args.file.is_file():
         err.write(f"walcheck inspect: {args.file}: no such file\n")
         return EXIT_USAGE
-    report = inspect_file(args.file)
+    given = [args.region_offset, args.region_size, args.checkpoint_sequence, args.checkpoint_pos]
+    region = None
+    if any(value is not None for value in given):
+        if args.region_size is None or args.checkpoint_sequence is None:
+            err.write("walcheck inspect: a bare region needs --region-size and --checkpoint-sequence\n")
+            return EXIT_USAGE
+        region = RegionParameters(
+            offset=args.region_offset or 0,
+            size=args.region_size,
+            checkpoint_sequence=args.checkpoint_sequence,
+            checkpoint_pos=args.checkpoint_pos or 0,
+        )
+    try:
+        report = inspect_file(args.file, region)
+    except RegionOutsideFile as error:
+        err.write(f"walcheck inspect: {args.file}: {error}\n")
+        return EXIT_USAGE
     if args.json:
         json.dump(report.as_json(), out, indent=2)
         out.write("\n")
