@@ -643,16 +643,20 @@ START_SEQUENCES = (0, 0, 0, 41, m.SEQUENCE_MAX - 3)
 
 
 def step_strategy(max_payload: int = 120) -> st.SearchStrategy[Step]:
-    appends = st.builds(Append, st.binary(max_size=max_payload))
+    # Appends are 4 of the 13 alternatives, in distinct strategies (one_of
+    # merges a repeated one), so that traces fill and wrap small regions.
+    appends = [
+        st.builds(Append, st.binary(min_size=1, max_size=4)),
+        st.builds(Append, st.binary(min_size=1, max_size=24)),
+        st.builds(Append, st.binary(min_size=25, max_size=max_payload)),
+        st.builds(Append, st.binary(max_size=max_payload)),
+    ]
     return st.one_of(
-        appends,
-        appends,
-        appends,
+        *appends,
         st.just(Commit()),
         st.builds(RecordsAfter, st.integers(0, 3)),
         st.just(Pending()),
-        st.just(Stats()),
-        st.just(ShouldCheckpoint()),
+        st.sampled_from([Stats(), ShouldCheckpoint()]),
         st.builds(SkipSync, st.booleans()),
         st.just(Flush()),
         st.builds(Reopen, st.booleans()),

@@ -1,0 +1,152 @@
+"""`walcheck conform` and the driver protocol (spec/porting.md).
+
+The reference's FIXED driver must conform; the ORIGINAL driver must conform to
+the ORIGINAL model and break guarantees (its defects) with a minimal trace;
+drivers with a planted bug, a hang or garbage on stdout must be caught.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import model as m
+from walcheck.cli import main
+from walcheck.conform import Append, Exchange, Pending, Reopen, Trace, run_conform, transcript
+
+REFERENCE = [sys.executable, "-m", "reference.driver"]
+ORIGINAL = [*REFERENCE, "--design", "original"]
+
+
+def _mutant(tmp_path: Path, body: str) -> list[str]:
+    """A driver: the reference's, with one method replaced."""
+    script = tmp_path / "mutant_driver.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            from reference.driver import Driver, serve
+            from reference.wal import Design
+
+            class Mutant(Driver):
+            {body}
+
+            serve(Mutant(Design.FIXED), sys.stdin, sys.stdout)
+            """
+        ).replace("{body}", textwrap.indent(textwrap.dedent(body), "    "))
+    )
+    return [sys.executable, str(script)]
+
+
+def test_reference_driver_conforms() -> None:
+    report = run_conform(REFERENCE, examples=150, seed=1)
+    assert report.ok, report.render()
+    assert report.examples >= 150
+    figures = report.figures
+    assert figures.crash_images > 0 and figures.growths > 0 and figures.state_compared > 0
+    assert "result: PASS" in report.render()
+
+
+def test_original_driver_conforms_to_the_original_model() -> None:
+    report = run_conform(ORIGINAL, design=m.Design.ORIGINAL, examples=150, seed=1, guarantees=False)
+    assert report.ok, report.render()
+
+
+def test_original_driver_breaks_guarantees_with_a_minimal_trace() -> None:
+    report = run_conform(ORIGINAL, design=m.Design.ORIGINAL, examples=200, seed=2)
+    assert not report.ok
+    # Faithful to its model: every failure is a broken guarantee, none a divergence.
+    assert {f.kind for f in report.failures} == {"guarantee"}, report.render()
+    for failure in report.failures:
+        assert len(failure.trace.steps) <= 3, failure.render()
+        assert failure.exchanges, "the report shows the requests and answers"
+    assert "minimal trace" in report.render() and "result: FAIL" in report.render()
+
+
+def test_original_driver_fails_against_the_fixed_model() -> None:
+    report = run_conform(ORIGINAL, examples=100, seed=3)
+    assert not report.ok
+    shortest = min(report.failures, key=lambda f: len(f.trace.steps))
+    assert len(shortest.trace.steps) <= 2, shortest.render()
+
+
+def test_a_planted_bug_in_pending_is_caught(tmp_path: Path) -> None:
+    command = _mutant(
+        tmp_path,
+        """
+        def answer(self, line):
+            answer = Driver.answer(self, line)
+            records = answer.get("records")
+            if records and len(records) >= 2:
+                answer["records"] = records[:-1]  # drops the newest pending record
+            return answer
+        """,
+    )
+    report = run_conform(command, examples=200, seed=4)
+    assert not report.ok
+    kinds = {f.kind for f in report.failures}
+    assert "guarantee" in kinds or "divergence" in kinds
+    shortest = min(report.failures, key=lambda f: len(f.trace.steps))
+    # Two appends and a pending (the open's own pending comes first) is the least that shows it.
+    assert sum(isinstance(s, Append) for s in shortest.trace.steps) == 2, shortest.render()
+
+
+def test_a_planted_bug_in_state_only_is_a_divergence(tmp_path: Path) -> None:
+    command = _mutant(
+        tmp_path,
+        """
+        def state(self, request):
+            fields = Driver.state(self, request)
+            if fields["pending_bytes"] > 100:
+                fields["write_head"] += 1
+            return fields
+        """,
+    )
+    report = run_conform(command, examples=200, seed=5, guarantees=True)
+    assert [f.kind for f in report.failures] == ["divergence"], report.render()
+    assert "state differs" in report.failures[0].message
+
+
+def test_a_hanging_driver_is_reported(tmp_path: Path) -> None:
+    command = _mutant(
+        tmp_path,
+        """
+        def answer(self, line):
+            if '"op": "stats"' in line:
+                import time
+                time.sleep(60)
+            return Driver.answer(self, line)
+        """,
+    )
+    report = run_conform(command, examples=50, seed=6, timeout=0.2)
+    assert [f.kind for f in report.failures] == ["driver"], report.render()
+    assert "no answer within 0.2 s" in report.failures[0].message
+    assert [type(s).__name__ for s in report.failures[0].trace.steps] == ["Stats"]
+
+
+def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform"]) == 2
+    assert main(["conform", "--", str(tmp_path / "no-such-driver")]) == 2
+    assert main(["conform", "--quiet", "--examples", "20", "--seed", "1", "--", *REFERENCE]) == 0
+    capsys.readouterr()
+    code = main(["conform", "--json", "--quiet", "--examples", "50", "--seed", "1", "--", *ORIGINAL])
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["failures"] and report["failures"][0]["trace"]
+
+
+def test_transcript_is_what_the_model_says() -> None:
+    """The transcript's answers come from the model: one append, then a reopen
+    returns it as pending, and the region holds its bytes at position 0."""
+    events = transcript(Trace(160, 0, (Append(b"abc"), Reopen(), Pending())), m.Design.FIXED)
+    exchanges = [e for e in events if isinstance(e, Exchange)]
+    answers = [(e.request["op"], e.response) for e in exchanges]
+    assert answers[2] == ("append", {"ok": True, "sequence": 1})
+    pending = [a for op, a in answers if op == "pending"]
+    assert pending[-1] == {"ok": True, "records": [{"sequence": 1, "payload": "616263"}]}
+    region = exchanges[-1].region
+    assert region[:8] == (1).to_bytes(8, "little") and region[8:12] == (3).to_bytes(4, "little")
