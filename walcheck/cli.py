@@ -3,8 +3,9 @@
 Exit codes: 0 the result matches spec/defects.md (FIXED: no guarantee broken,
 no divergence; ORIGINAL: every catalogued defect found); 1 it does not;
 2 bad usage. Commands: ``check`` (the stateful campaign), ``exhaustive``
-(every crash image of short traces), ``inspect`` (a file's WAL; 0 when both
-designs open it and agree), ``bench``.
+(every crash image of short traces), ``explore`` (breadth-first model
+checking), ``inspect`` (a file's WAL; 0 when both designs open it and agree),
+``conform`` (a port through its driver), ``vectors``, ``bench``.
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the write head at the last checkpoint (wal_checkpoint_pos; default: 0)",
     )
 
+    from walcheck.explore import add_parser as add_explore_parser
+
+    add_explore_parser(commands)
+
     conform = commands.add_parser(
         "conform",
         help="drive a port through its driver (spec/porting.md) and compare it with the model",
@@ -196,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exhaustive(args, sys.stdout, sys.stderr)
     if args.command == "inspect":
         return _inspect(args, sys.stdout, sys.stderr)
+    if args.command == "explore":
+        from walcheck.explore import run as run_explore
+
+        return run_explore(args, sys.stdout, sys.stderr)
     if args.command == "conform":
         from walcheck.conform_cli import conform_command
 
