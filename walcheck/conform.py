@@ -24,7 +24,7 @@ import shlex
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -764,6 +764,16 @@ class ConformReport:
         return "\n".join(lines) + "\n"
 
 
+def _failure_key(failure: Failure) -> str:
+    """Failures count as the same defect when they break the same guarantee at
+    the same kind of request (after a crash or not)."""
+    if failure.kind != "guarantee":
+        return failure.kind
+    op = failure.exchanges[-1][0].get("op", "?") if failure.exchanges else "?"
+    crash = " after a crash" if "crash" in failure.message else ""
+    return f"{failure.message.split(' ', 1)[0]} at {op}{crash}"
+
+
 def run_conform(
     command: Sequence[str],
     *,
@@ -773,26 +783,77 @@ def run_conform(
     seed: int | None = None,
     guarantees: bool = True,
     timeout: float = 10.0,
+    rounds: int = 6,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> ConformReport:
-    """Generate traces with Hypothesis, replay each on the driver, shrink the
-    first failure. Raises DriverFailure if the driver cannot be started."""
+    """Generate traces with Hypothesis, replay each on the driver, and shrink
+    each distinct failure to a minimal trace. Hypothesis stops looking soon
+    after its first failure, so the search runs in rounds: each round ignores
+    the failures already found (the trace stops there) and looks for new
+    ones; it ends after a round that finds nothing new, or after ``rounds``.
+    Raises DriverFailure if the driver cannot be started."""
     started = time.monotonic()
     driver = DriverProcess(command, timeout)
     driver.start()
     report = ConformReport(list(command), driver.name, design.value, guarantees)
-    # Hypothesis replays each distinct failure's minimal example last, so the
-    # last failure recorded under a key is that key's minimal trace.
-    last_failure: dict[str, Failure] = {}
+    known: dict[str, Failure] = {}
     workdir = tempfile.TemporaryDirectory(prefix="walcheck-conform-")
     counter = iter(range(1, 1 << 62))
+    try:
+        for round_number in range(rounds):
+            found = _conform_round(
+                driver,
+                design,
+                report,
+                known,
+                Path(workdir.name),
+                counter,
+                examples=examples,
+                max_steps=max_steps,
+                seed=None if seed is None else seed + round_number,
+                guarantees=guarantees,
+                progress=(lambda done, total: progress(done, total, time.monotonic() - started))
+                if progress is not None
+                else None,
+            )
+            if not found:
+                break
+            known.update(found)
+    finally:
+        driver.stop()
+        workdir.cleanup()
+    report.failures = [known[key] for key in sorted(known)]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _conform_round(
+    driver: DriverProcess,
+    design: m.Design,
+    report: ConformReport,
+    known: dict[str, Failure],
+    workdir: Path,
+    counter: Iterator[int],
+    *,
+    examples: int,
+    max_steps: int,
+    seed: int | None,
+    guarantees: bool,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Failure]:
+    """One Hypothesis run. Returns the new failures, each at its minimal trace:
+    Hypothesis replays each distinct failure's minimal example last, so the
+    last failure recorded under a key is that key's minimal trace."""
+    last_failure: dict[str, Failure] = {}
+    done = [0]
 
     def one_trace(trace: Trace) -> None:
         report.examples += 1
+        done[0] += 1
         if progress is not None:
-            progress(min(report.examples, examples), examples, time.monotonic() - started)
+            progress(min(done[0], examples), examples)
         driver.ensure_running()
-        path = Path(workdir.name) / f"wal-{next(counter)}.mv2"
+        path = workdir / f"wal-{next(counter)}.mv2"
         exchanges: list[tuple[Json, Json]] = []
         try:
             replay(
@@ -803,14 +864,17 @@ def run_conform(
                 figures=report.figures,
                 shown=exchanges,
             )
-        except ConformanceFailure as failure:
-            last_failure["divergence"] = Failure("divergence", failure.detail, trace, exchanges)
-            raise
-        except GuaranteeViolation as violation:
-            last_failure[violation.guarantee] = Failure("guarantee", str(violation), trace, exchanges)
-            raise
-        except DriverFailure as failure:
-            last_failure["driver"] = Failure("driver", str(failure), trace, exchanges)
+        except (ConformanceFailure, GuaranteeViolation, DriverFailure) as error:
+            if isinstance(error, ConformanceFailure):
+                failure = Failure("divergence", error.detail, trace, exchanges)
+            elif isinstance(error, GuaranteeViolation):
+                failure = Failure("guarantee", str(error), trace, exchanges)
+            else:
+                failure = Failure("driver", str(error), trace, exchanges)
+            key = _failure_key(failure)
+            if key in known:
+                return  # found in an earlier round: this trace ends here
+            last_failure[key] = failure
             raise
         finally:
             _close_quietly(driver)
@@ -832,12 +896,8 @@ def run_conform(
     try:
         test()
     except (ConformanceFailure, GuaranteeViolation, DriverFailure, ExceptionGroup):
-        report.failures = [last_failure[key] for key in sorted(last_failure)]
-    finally:
-        driver.stop()
-        workdir.cleanup()
-    report.seconds = time.monotonic() - started
-    return report
+        return last_failure
+    return {}
 
 
 def _close_quietly(driver: DriverProcess) -> None:
