@@ -4,6 +4,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# The figures table at the end of every run (walcheck/figures.py).
+pytest_plugins = ["tests.figures_plugin"]
+
 # deadline off: examples do file I/O and fsync, whose time varies with the machine.
 _base = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("default", _base, max_examples=200, stateful_step_count=40)

@@ -46,6 +46,7 @@ from reference import (
 from reference.header import HEADER_SIZE, LEGACY_LOCK_END, LEGACY_LOCK_START, REASON_TRUNCATED, WAL_OFFSET
 from reference.storage import OFFSET_MAX
 from reference.wal import ENTRY_HEADER_SIZE, REASON_SHORT_READ
+from walcheck import figures
 
 U64_MAX = 2**64 - 1
 U32_MAX = 2**32 - 1
@@ -284,6 +285,18 @@ def write_session(storage: MemoryStorage, design: Design, payload: bytes) -> str
     return "complete"
 
 
+def count_read_only(design: Design, outcome: ReadOutcome) -> None:
+    """The suite's figures: one hostile file opened read-only, its outcome checked."""
+    error = outcome.error is not None
+    figures.add(figures.HOSTILE_READ_ONLY_ERROR if error else figures.HOSTILE_READ_ONLY_RECORDS, design)
+
+
+def count_writable(design: Design, session: str) -> None:
+    """The suite's figures: one hostile file opened for writing, its outcome checked."""
+    complete = session == "complete"
+    figures.add(figures.HOSTILE_WRITABLE_COMPLETE if complete else figures.HOSTILE_WRITABLE_ERROR, design)
+
+
 def region_bounds(data: bytes) -> tuple[int, int] | None:
     """[wal_offset, wal_offset + wal_size) of a file whose header decodes, else None."""
     try:
@@ -316,10 +329,12 @@ def test_read_only_open_fails_only_with_wal_errors_and_writes_nothing(data: byte
     exception; not a byte written, not a sync."""
     for design in Design:
         storage = MemoryStorage(data)
-        event(f"{design.value}: {read_only_outcome(storage, design).label()}")
+        outcome = read_only_outcome(storage, design)
+        event(f"{design.value}: {outcome.label()}")
         assert storage.data == data
         assert storage.writes == []
         assert storage.syncs == 0
+        count_read_only(design, outcome)
 
 
 @settings(max_examples=1000, deadline=DEADLINE)
@@ -331,13 +346,15 @@ def test_writable_open_fails_only_with_wal_errors_and_fixed_writes_stay_in_regio
     of the WAL lies inside [wal_offset, wal_offset + wal_size)."""
     for design in Design:
         storage = MemoryStorage(data)
-        event(f"{design.value}: {write_session(storage, design, payload)}")
+        session = write_session(storage, design, payload)
+        event(f"{design.value}: {session}")
         if design is Design.FIXED and storage.writes:
             bounds = region_bounds(data)
             assert bounds is not None
             region_start, region_end = bounds
             for offset, length in storage.writes:
                 assert region_start <= offset and offset + length <= region_end, (offset, length, bounds)
+        count_writable(design, session)
 
 
 @settings(max_examples=150, deadline=DEADLINE)
@@ -352,6 +369,7 @@ def test_read_only_open_through_file_storage_matches_memory(data: bytes) -> None
             with FileStorage(path, read_only=True) as storage:
                 outcome = read_only_outcome(storage, design)
             assert outcome == read_only_outcome(MemoryStorage(data), design)
+            count_read_only(design, outcome)
         assert path.read_bytes() == data
 
 
@@ -392,6 +410,7 @@ def test_huge_wal_size_is_a_prompt_short_read_in_memory(
     opener = EmbeddedWal.open_read_only if read_only else EmbeddedWal.open
     assert_short_read_promptly(lambda: opener(storage, header, design=design))
     assert storage.writes == []
+    figures.add(figures.HOSTILE_READ_ONLY_ERROR if read_only else figures.HOSTILE_WRITABLE_ERROR, design)
 
 
 @pytest.mark.parametrize(
@@ -410,6 +429,7 @@ def test_huge_wal_size_or_offset_is_a_prompt_short_read_on_disk(
     with FileStorage(path, read_only=True) as storage:
         header = read_header(storage, clear_legacy_lock=False)
         assert_short_read_promptly(lambda: EmbeddedWal.open_read_only(storage, header, design=design))
+    figures.add(figures.HOSTILE_READ_ONLY_ERROR, design)
 
 
 def test_file_storage_refuses_writes_past_the_largest_offset(tmp_path: Path) -> None:

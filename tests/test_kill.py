@@ -6,10 +6,12 @@ must report each kind of failure it exists to find."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,10 +21,12 @@ import walcheck.killtest
 from reference import FileStorage, commit, create_mv2, encode_entry, read_header, write_header
 from reference.header import WAL_OFFSET
 from reference.wal import Design, EmbeddedWal, scan_region
+from walcheck import figures
 from walcheck.killtest import (
     FIRST_N_STRIDE,
     INITIAL_REGION_SIZE,
     CheckResult,
+    KillReport,
     Opening,
     WriterLog,
     check_file,
@@ -46,9 +50,39 @@ def _campaign_seed() -> int:
     return random.randrange(2**32)
 
 
+@dataclass
+class FileFigures:
+    """run_kill_campaign's progress callback, called once per killed writer's file
+    it has checked: counts the file in the suite's figures, with the failures the
+    check found in it (what the report's totals gained since the last file)."""
+
+    before: KillReport = field(default_factory=lambda: KillReport(mode="", seed=0))
+
+    def __call__(self, kill: int, report: KillReport) -> None:
+        before, self.before = self.before, dataclasses.replace(report)
+        fixed = Design.FIXED
+        figures.add(figures.KILLED_FILES_CHECKED, fixed)
+        checked = report.acknowledged_checked - before.acknowledged_checked
+        figures.add(figures.KILL_ACKNOWLEDGED_CHECKED, fixed, checked)
+        for name, now, then in (
+            (figures.KILLED_FILES_LOSING, report.lost, before.lost),
+            (figures.KILLED_FILES_UNOPENABLE, report.unopenable, before.unopenable),
+            (figures.KILLED_FILES_WRONG, report.wrong_payloads, before.wrong_payloads),
+            (
+                figures.KILLED_FILES_ORIGINAL_UNOPENABLE,
+                report.original_unopenable,
+                before.original_unopenable,
+            ),
+        ):
+            figures.add(name, fixed, int(now > then))
+
+
 @pytest.mark.parametrize("mode", ["sync", "batch"])
 def test_sigkill_loses_no_acknowledged_record(mode: str, tmp_path: Path) -> None:
-    report = run_kill_campaign(KILLS, seed=_campaign_seed(), directory=tmp_path, mode=mode)
+    report = run_kill_campaign(
+        KILLS, seed=_campaign_seed(), directory=tmp_path, mode=mode, progress=FileFigures()
+    )
+    figures.add(figures.KILLS_REAL, Design.FIXED, report.kills)
     print(f"\n{report.render()}")
     for example in report.original_examples:
         print(f"  (G7, counted only) {example}")
@@ -95,10 +129,15 @@ def test_campaign_catches_a_writer_that_loses_acknowledged_records(
         return [sys.executable, "-c", _WIPING_WRITER, "writer", str(path), str(seed), mode, str(first_n)]
 
     monkeypatch.setattr(walcheck.killtest, "writer_argv", planted_writer_argv)
-    report = run_kill_campaign(6, seed=1, directory=tmp_path, mode="sync")
+    with figures.counting_into(figures.Figures()) as counted:
+        report = run_kill_campaign(6, seed=1, directory=tmp_path, mode="sync", progress=FileFigures())
     assert report.acknowledgements > 0
     assert report.lost > 0, report.render()
     assert not report.clean and report.problems
+    # The figures count each file that lost records, once.
+    files_losing = counted.get(figures.KILLED_FILES_LOSING, Design.FIXED.value)
+    assert 0 < files_losing <= counted.get(figures.KILLED_FILES_CHECKED, Design.FIXED.value)
+    assert files_losing == sum("lost sequences" in problem for problem in report.problems)
 
 
 def _killed_writer_file(directory: Path, seed: int) -> tuple[Path, WriterLog]:

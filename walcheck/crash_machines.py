@@ -27,6 +27,7 @@ from reference import Design as RefDesign
 from reference import EmbeddedWal, WalError, read_header
 from reference.header import WAL_OFFSET
 from reference.storage import MemoryStorage, Storage
+from walcheck import figures
 from walcheck.machines import (
     CANARY,
     Divergence,
@@ -75,7 +76,9 @@ class CrashMachineBase(WalMachineBase):
         images = list(disk.power_loss_images(limit=limit, rng=rng))
         if torn and disk.count_torn_images() > 0:
             torn_limit = None if disk.count_torn_images() <= IMAGES_PER_CRASH else IMAGES_PER_CRASH
-            images.extend(disk.torn_images(rng=rng, limit=torn_limit))
+            torn_images = list(disk.torn_images(rng=rng, limit=torn_limit))
+            self.counters[figures.TORN_IMAGES] += len(torn_images)
+            images.extend(torn_images)
         images.append(disk.kill_image())
         return images
 
@@ -91,6 +94,7 @@ class CrashMachineBase(WalMachineBase):
             return False
         return True
 
+    @figures.counted_crash_recovery
     def _recover_image(
         self, image: bytes, where: str, *, media_damage: bool = False
     ) -> tuple[list[tuple[int, bytes]], int]:

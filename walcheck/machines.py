@@ -44,6 +44,7 @@ from reference import (
 from reference.header import WAL_OFFSET
 from reference.mv2 import REASONS_THAT_GROW
 from reference.storage import Storage
+from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
 
 ENTRY_HEADER_SIZE = 48
@@ -130,6 +131,8 @@ class WalMachineBase(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
+        # What this run adds to the shared counters goes to the suite's figures at teardown.
+        self._counters_at_start = Counter(self.counters)
         self.counters["examples"] += 1
         self.directory = _scratch_dir()
         self.path = os.path.join(self.directory, "memory.mv2")
@@ -177,6 +180,7 @@ class WalMachineBase(RuleBasedStateMachine):
             result = self._append_both(payload)
 
     def teardown(self) -> None:
+        figures.add_all(self.design, self.counters - self._counters_at_start)
         if isinstance(self.storage, FileStorage):
             self.storage.close()
         shutil.rmtree(self.directory, ignore_errors=True)
