@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import model as m
+from walcheck import figures
 from walcheck.cli import main
 from walcheck.conform import Append, Exchange, Pending, Reopen, Trace, run_conform, transcript
 
@@ -46,9 +47,12 @@ def test_reference_driver_conforms() -> None:
     report = run_conform(REFERENCE, examples=150, seed=1)
     assert report.ok, report.render()
     assert report.examples >= 150
-    figures = report.figures
-    assert figures.crash_images > 0 and figures.growths > 0 and figures.state_compared > 0
+    done = report.figures
+    assert done.crash_images > 0 and done.growths > 0 and done.state_compared > 0
     assert "result: PASS" in report.render()
+    figures.add(figures.CONFORM_TRACES, figures.FIXED, report.examples)
+    figures.add(figures.CONFORM_REQUESTS, figures.FIXED, report.figures.requests)
+    figures.add(figures.CONFORM_CRASH_IMAGES, figures.FIXED, report.figures.crash_images)
 
 
 def test_original_driver_conforms_to_the_original_model() -> None:

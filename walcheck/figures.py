@@ -69,6 +69,13 @@ HOSTILE_READ_ONLY_RECORDS: Final = "hostile files opened read-only: records retu
 HOSTILE_WRITABLE_ERROR: Final = "hostile files opened for writing: typed WalError"
 HOSTILE_WRITABLE_COMPLETE: Final = "hostile files opened for writing: appended and checkpointed"
 
+# Counted by tests/test_conform.py and tests/test_vectors.py from walcheck.conform's figures,
+# once a run or a vector passed (spec/porting.md).
+CONFORM_TRACES: Final = "conform: traces a driver passed"
+CONFORM_REQUESTS: Final = "conform: requests compared with the model"
+CONFORM_CRASH_IMAGES: Final = "conform: crash images a driver recovered"
+VECTORS_REPLAYED: Final = "conformance vectors a driver replayed"
+
 # The failures a FIXED crash recovery must never show, crash images and killed files alike.
 FAILURES: Final = (
     (CRASH_LOST, KILLED_FILES_LOSING),
@@ -238,6 +245,12 @@ ROWS: Final = (
         "hostile files opened for writing ({design}): typed error / completed",
         *(HOSTILE_WRITABLE_ERROR, HOSTILE_WRITABLE_COMPLETE),
     ),
+    _row(
+        "conform, reference driver (FIXED): traces / requests / crash images",
+        FIXED,
+        *(CONFORM_TRACES, CONFORM_REQUESTS, CONFORM_CRASH_IMAGES),
+    ),
+    _both("conformance vectors replayed by the reference's drivers (FIXED / ORIGINAL)", VECTORS_REPLAYED),
     _row(
         "killed files memvid's own code cannot open (G7, counted only)",
         FIXED,
