@@ -29,6 +29,14 @@ WAL_CHECKPOINT_PERIOD = 1000
 
 ZERO_HEADER = bytes(ENTRY_HEADER_SIZE)
 
+# F2.1, FIXED only (spec/faults.md R7): what FIXED writes in the reserved bytes
+# of a record written while every byte of the region before the write head was
+# durable. memvid writes zeros there and never reads the field; any value but
+# this one (zeros, damage) makes no claim. Four letters rather than one bit, so
+# that no single flipped bit turns memvid's zeros into a claim.
+SYNCED_BEFORE_MARK = b"SYNC"
+assert len(SYNCED_BEFORE_MARK) == RESERVED_SIZE
+
 
 @dataclass(frozen=True, slots=True)
 class EntryHeader:
@@ -40,29 +48,36 @@ class EntryHeader:
     digest: bytes
 
     @property
+    def synced_before(self) -> bool:
+        """F2.1, R7: the record claims that the region before it was durable when it was written."""
+        return self.reserved == SYNCED_BEFORE_MARK
+
+    @property
     def is_sentinel(self) -> bool:
         """F3.1: sequence 0 and length 0 end the log, whatever the other 36 bytes hold."""
         return self.sequence == 0 and self.length == 0
 
 
-def encode_entry_header(sequence: int, payload: bytes) -> bytes:
-    """F2.1: the header memvid writes in front of ``payload``.
+def encode_entry_header(sequence: int, payload: bytes, synced_before: bool = False) -> bytes:
+    """F2.1: the header written in front of ``payload``; memvid's when
+    ``synced_before`` is false (reserved bytes zero), FIXED's mark otherwise.
 
     pre: 0 <= sequence <= SEQUENCE_MAX
     pre: len(payload) <= PAYLOAD_LEN_MAX
     post: len(__return__) == ENTRY_HEADER_SIZE
+    post: decode_entry_header(__return__).synced_before == synced_before
     """
     return (
         sequence.to_bytes(SEQUENCE_SIZE, "little")
         + len(payload).to_bytes(LENGTH_SIZE, "little")
-        + bytes(RESERVED_SIZE)
+        + (SYNCED_BEFORE_MARK if synced_before else bytes(RESERVED_SIZE))
         + payload_digest(payload)
     )
 
 
-def encode_entry(sequence: int, payload: bytes) -> bytes:
+def encode_entry(sequence: int, payload: bytes, synced_before: bool = False) -> bytes:
     """F2: header then payload, written in one piece at the write head."""
-    return encode_entry_header(sequence, payload) + payload
+    return encode_entry_header(sequence, payload, synced_before) + payload
 
 
 def decode_entry_header(raw: bytes) -> EntryHeader:

@@ -20,23 +20,25 @@ from model.format import encode_entry, entry_size
 class Record:
     """One appended record. ``append_index`` counts appends since the model began
     (history, not in an implementation); it keeps two records apart even when a
-    defective design gives them the same sequence."""
+    defective design gives them the same sequence. ``synced_before`` is FIXED's
+    mark in the reserved bytes (F2.1, spec/faults.md R7)."""
 
     sequence: int
     payload: bytes
     append_index: int
+    synced_before: bool = False
 
     @property
     def size(self) -> int:
         return entry_size(len(self.payload))
 
     def encoded(self) -> bytes:
-        return _encoded(self.sequence, self.payload)
+        return _encoded(self.sequence, self.payload, self.synced_before)
 
 
 @lru_cache(maxsize=4096)
-def _encoded(sequence: int, payload: bytes) -> bytes:
-    return encode_entry(sequence, payload)
+def _encoded(sequence: int, payload: bytes, synced_before: bool) -> bytes:
+    return encode_entry(sequence, payload, synced_before)
 
 
 @dataclass(frozen=True, slots=True)

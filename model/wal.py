@@ -69,7 +69,7 @@ REASON_SEQUENCE_EXHAUSTED = "WAL sequence exhausted"
 # DIVERGENCE D4: the original writes an empty record, which every later scan
 # rejects as "wal record length invalid".
 REASON_PAYLOAD_EMPTY = "WAL payload empty"
-# FIXED, strict recovery only (spec/faults.md R5).
+# FIXED: strict recovery (spec/faults.md R5), and R7 in tolerant recovery.
 REASON_SEQUENCE_BREAK = "wal record sequence out of order"
 
 
@@ -143,6 +143,13 @@ class Volatile:
     read_only: bool
     skip_sync: bool
     recovery: Recovery = Recovery.TOLERATE_TORN_TAIL
+    # FIXED only (spec/faults.md R7): no write below the write head since the
+    # WAL's last sync, so every byte before the next record is durable. False
+    # after open (a killed writer may have left unsynced writes anywhere);
+    # True after each sync of the WAL's own (an append's, flush); False after
+    # an append that is not synced. The sentinel at the write head does not
+    # count: it lies at or after the next record's position.
+    synced_below_head: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +227,66 @@ def continues_log(previous: int | None, sequence: int, checkpoint_sequence: int)
     return sequence == previous + 1
 
 
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """An entry the scan rejects (F3.4 rows C1, C2): why, and where it would end
+    if its length field is in range (None for an invalid length)."""
+
+    reason: str
+    end: int | None
+
+
+def entry_at(region: Region, cursor: int) -> Record | Invalid | None:
+    """F3.4: what the 48 bytes at ``cursor`` (which must fit) begin: a record
+    (with the mark of its reserved bytes, F2.1), an invalid entry, or None for
+    a sentinel. Records found in the bytes without a provenance of their own
+    (foreign bytes, a header spliced from two sources) get ``append_index`` -1."""
+    intact = region.intact_record_at(cursor)
+    if intact is not None and intact.payload:
+        return intact
+    header = decode_entry_header(region.read(cursor, ENTRY_HEADER_SIZE))
+    if header.is_sentinel:
+        return None
+    end = cursor + ENTRY_HEADER_SIZE + header.length
+    if header.length == 0 or end > region.size:
+        return Invalid(REASON_LENGTH_INVALID, None)
+    decoded = decode_entry(region.read(cursor, ENTRY_HEADER_SIZE + header.length))
+    if decoded is None:  # the length is valid, so only the digest can differ
+        return Invalid(REASON_CHECKSUM, end)
+    return Record(decoded[0], decoded[1], -1, header.synced_before)
+
+
+def proven_durable(region: Region, position: int, previous: int | None, checkpoint_sequence: int) -> bool:
+    """R7 (FIXED, tolerant): is the broken entry that ends at ``position`` proven
+    to have been durable, so that no power loss can explain it?
+
+    It takes one sequence, the one after ``previous`` (if it is the region's
+    first entry: at most ``checkpoint_sequence + 1``, R3). Follow the records
+    after it while each is intact and continues that sequence; the proof is a
+    pending one among them (sequence above the checkpoint) carrying the mark:
+    when it was written, every byte before it, the broken entry's included,
+    was durable. A checkpointed record does not count: after a wrap the records
+    behind a torn first entry are the earlier pass's, marked, and all
+    checkpointed; and where only checkpointed records follow, ending the log
+    loses nothing the WAL still owes.
+    """
+    expected = None if previous is None else previous + 2
+    while position + ENTRY_HEADER_SIZE <= region.size:
+        entry = entry_at(region, position)
+        if not isinstance(entry, Record):
+            return False
+        if expected is None:
+            if not 2 <= entry.sequence <= checkpoint_sequence + 2:
+                return False
+        elif entry.sequence != expected:
+            return False
+        if entry.synced_before and entry.sequence > checkpoint_sequence:
+            return True
+        expected = entry.sequence + 1
+        position += entry.size
+    return False
+
+
 def scan(
     region: Region,
     design: Design = Design.ORIGINAL,
@@ -229,47 +296,33 @@ def scan(
     """S2.1: walk the region from position 0 until a sentinel, the end, or an
     invalid record. Returns the records and the position where the walk stopped.
 
-    ORIGINAL: an invalid record is WalCorruption. FIXED (spec/faults.md R1-R3):
-    a record that does not continue the log ends it; an invalid record ends it
-    too (a torn tail) unless ``recovery`` is STRICT, which reports both.
-
-    Records found in the bytes without a provenance of their own (foreign bytes,
-    a header spliced from two sources) get ``append_index`` -1.
+    ORIGINAL: an invalid record is WalCorruption. FIXED (spec/faults.md R1-R3,
+    R7): a record that does not continue the log ends it, and so does an
+    invalid record (a torn tail), unless ``recovery`` is STRICT, which reports
+    both, or the records after it prove it was durable (R7), which reports it.
     """
     fixed = design is Design.FIXED
     strict = recovery is Recovery.STRICT
-    size = region.size
     found: list[ScannedRecord] = []
     cursor = 0
     previous: int | None = None
-    while cursor + ENTRY_HEADER_SIZE <= size:
-        intact = region.intact_record_at(cursor)
-        if intact is not None and intact.payload:
-            record = intact
-        else:
-            header = decode_entry_header(region.read(cursor, ENTRY_HEADER_SIZE))
-            if header.is_sentinel:
-                break
-            reason: str | None = None
-            decoded = None
-            if header.length == 0 or cursor + ENTRY_HEADER_SIZE + header.length > size:
-                reason = REASON_LENGTH_INVALID
-            else:
-                decoded = decode_entry(region.read(cursor, ENTRY_HEADER_SIZE + header.length))
-                if decoded is None:  # the length is valid, so only the digest can differ
-                    reason = REASON_CHECKSUM
-            if reason is not None or decoded is None:
-                if fixed and not strict:
-                    break  # R1: a torn tail ends the log
-                return WalError(ErrorKind.WAL_CORRUPTION, reason or REASON_CHECKSUM, cursor)
-            record = Record(decoded[0], decoded[1], -1)
-        if fixed and not continues_log(previous, record.sequence, checkpoint_sequence):
-            if strict:
-                return WalError(ErrorKind.WAL_CORRUPTION, REASON_SEQUENCE_BREAK, cursor)
+    while cursor + ENTRY_HEADER_SIZE <= region.size:
+        entry = entry_at(region, cursor)
+        if entry is None:
+            break
+        if isinstance(entry, Invalid):
+            if not fixed or strict:
+                return WalError(ErrorKind.WAL_CORRUPTION, entry.reason, cursor)
+            if entry.end is not None and proven_durable(region, entry.end, previous, checkpoint_sequence):
+                return WalError(ErrorKind.WAL_CORRUPTION, entry.reason, cursor)  # R7
+            break  # R1: a torn tail ends the log
+        if fixed and not continues_log(previous, entry.sequence, checkpoint_sequence):
+            if strict or proven_durable(region, cursor + entry.size, previous, checkpoint_sequence):
+                return WalError(ErrorKind.WAL_CORRUPTION, REASON_SEQUENCE_BREAK, cursor)  # R5, R7
             break  # R2: a leftover of an earlier pass
-        found.append(ScannedRecord(cursor, record))
-        previous = record.sequence
-        cursor += record.size
+        found.append(ScannedRecord(cursor, entry))
+        previous = entry.sequence
+        cursor += entry.size
     return found, cursor
 
 
@@ -393,7 +446,10 @@ def append_entry(state: State, payload: bytes) -> Outcome[int]:
         return state, WalError(ErrorKind.CHECKPOINT_FAILED, placed)
     position = placed
     sequence = (wal.sequence + 1) & U64_MAX
-    record = Record(sequence, bytes(payload), state.appends_total)
+    fixed = state.design is Design.FIXED
+    # DIVERGENCE D6: FIXED marks the record when everything before it is durable
+    # (its position is the write head, or 0 after a wrap: at most the head).
+    record = Record(sequence, bytes(payload), state.appends_total, fixed and wal.synced_below_head)
     entry = Extent(position, position + record.size, record, 0)
     write_head = (position + size_of_entry) % wal.region_size
     if state.design is Design.FIXED:
@@ -413,7 +469,7 @@ def append_entry(state: State, payload: bytes) -> Outcome[int]:
         disk = state.disk.written(*pieces)
         if not wal.skip_sync:
             disk = disk.synced()
-        wal = replace(wal, write_head=write_head)
+        wal = replace(wal, write_head=write_head, synced_below_head=not wal.skip_sync)
         return replace(state, disk=disk, wal=wal, appends_total=state.appends_total + 1), sequence
     disk = state.disk.written(entry)
     if not wal.skip_sync:
@@ -472,7 +528,10 @@ def write_header(state: State) -> State:
 
 def flush(state: State) -> State:
     """S3.13: sync every write so far."""
-    return replace(state, disk=state.disk.synced())
+    wal = state.wal
+    if wal is not None and state.design is Design.FIXED:
+        wal = replace(wal, synced_below_head=True)  # R7
+    return replace(state, disk=state.disk.synced(), wal=wal)
 
 
 def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
@@ -494,6 +553,8 @@ def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
         sequence=last_sequence,
         pending_bytes=_pending_bytes(found, wal.checkpoint_sequence),
         write_head=write_head,
+        # R7: a head moved forward would have unsynced bytes below it (I6 keeps it in place).
+        synced_below_head=wal.synced_below_head and write_head <= wal.write_head,
     )
     state = replace(state, wal=wal)
     if not wal.read_only:

@@ -40,7 +40,11 @@ REASON_PAYLOAD_EMPTY = "WAL payload empty"  # DIVERGENCE D4
 REASON_SHORT_READ = "failed to fill whole buffer"
 # FIXED (spec/faults.md R6): after a failed write or sync nothing more is acknowledged.
 REASON_STORAGE_FAILED = "an earlier write or sync of the WAL failed; reopen the WAL before writing again"
-REASON_SEQUENCE_BREAK = "wal record sequence out of order"  # FIXED, strict recovery
+REASON_SEQUENCE_BREAK = "wal record sequence out of order"  # FIXED: strict recovery, and R7
+# F2.1, DIVERGENCE D6 (spec/faults.md R7): FIXED's reserved bytes when every
+# byte of the region before the record was durable as it was written. memvid
+# writes zeros there and never reads them; any other value makes no claim.
+SYNCED_BEFORE_MARK = b"SYNC"
 
 
 class Design(enum.Enum):
@@ -67,17 +71,19 @@ class ScannedRecord:
     position: int
     sequence: int
     payload: bytes
+    synced_before: bool = False
 
     @property
     def total_size(self) -> int:
         return ENTRY_HEADER_SIZE + len(self.payload)
 
 
-def encode_entry(sequence: int, payload: bytes) -> bytes:
-    """F2: the 48-byte header followed by the payload."""
+def encode_entry(sequence: int, payload: bytes, synced_before: bool = False) -> bytes:
+    """F2: the 48-byte header followed by the payload. The reserved bytes are
+    zero, as memvid writes them, or FIXED's mark (D6)."""
     return (
         _SEQUENCE_AND_LENGTH.pack(sequence, len(payload))
-        + bytes(4)
+        + (SYNCED_BEFORE_MARK if synced_before else bytes(4))
         + blake3.blake3(payload).digest()
         + payload
     )
@@ -151,6 +157,52 @@ def continues_log(previous: int | None, sequence: int, checkpoint_sequence: int)
     return sequence == previous + 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Invalid:
+    """An entry the scan rejects: why, and its end when its length is in range."""
+
+    reason: str
+    end: int | None
+
+
+def _entry_at(view: memoryview, cursor: int) -> ScannedRecord | _Invalid | None:
+    """F3.4: the record, the invalid entry, or the sentinel (None) at ``cursor``."""
+    sequence, length = _SEQUENCE_AND_LENGTH.unpack_from(view, cursor)
+    if sequence == 0 and length == 0:
+        return None
+    start = cursor + ENTRY_HEADER_SIZE
+    if length == 0 or start + length > len(view):
+        return _Invalid(REASON_LENGTH_INVALID, None)
+    payload = bytes(view[start : start + length])
+    if blake3.blake3(payload).digest() != view[cursor + 16 : start]:
+        return _Invalid(REASON_CHECKSUM, start + length)
+    return ScannedRecord(cursor, sequence, payload, view[cursor + 12 : cursor + 16] == SYNCED_BEFORE_MARK)
+
+
+def _proven_durable(view: memoryview, position: int, previous: int | None, checkpoint_sequence: int) -> bool:
+    """spec/faults.md R7: the broken entry ending at ``position`` takes the
+    sequence after ``previous`` (as the region's first entry, at most
+    ``checkpoint_sequence + 1``). It was durable, not torn, if the records
+    after it continue that sequence, each intact, up to a pending one that
+    carries the mark: every byte before that one was durable when it was
+    written."""
+    expected = None if previous is None else previous + 2
+    while position + ENTRY_HEADER_SIZE <= len(view):
+        entry = _entry_at(view, position)
+        if not isinstance(entry, ScannedRecord):
+            return False
+        if expected is None:
+            if not 2 <= entry.sequence <= checkpoint_sequence + 2:
+                return False
+        elif entry.sequence != expected:
+            return False
+        if entry.synced_before and entry.sequence > checkpoint_sequence:
+            return True
+        expected = entry.sequence + 1
+        position += entry.total_size
+    return False
+
+
 def scan_region(
     region: bytes,
     design: Design = Design.ORIGINAL,
@@ -162,38 +214,32 @@ def scan_region(
 
     ORIGINAL raises WalCorruption on an invalid record. FIXED (spec/faults.md)
     ends the log at a torn tail (R1) or at a record that does not continue the
-    log (R2), and raises for either only in STRICT recovery (R5)."""
+    log (R2), and raises for either in STRICT recovery (R5), or when the
+    records after it prove it was durable before they were written (R7)."""
     fixed = design is Design.FIXED
     strict = recovery is Recovery.STRICT
-    size = len(region)
     view = memoryview(region)
     found: list[ScannedRecord] = []
     cursor = 0
     previous: int | None = None
-    while cursor + ENTRY_HEADER_SIZE <= size:
-        sequence, length = _SEQUENCE_AND_LENGTH.unpack_from(view, cursor)
-        if sequence == 0 and length == 0:
+    while cursor + ENTRY_HEADER_SIZE <= len(view):
+        entry = _entry_at(view, cursor)
+        if entry is None:
             break
-        start = cursor + ENTRY_HEADER_SIZE
-        reason: str | None = None
-        payload = b""
-        if length == 0 or start + length > size:
-            reason = REASON_LENGTH_INVALID
-        else:
-            payload = bytes(view[start : start + length])
-            if blake3.blake3(payload).digest() != view[cursor + 16 : start]:
-                reason = REASON_CHECKSUM
-        if reason is not None:
-            if fixed and not strict:
-                break  # R1: a torn tail ends the log
-            raise WalCorruption(cursor, reason)
-        if fixed and not continues_log(previous, sequence, checkpoint_sequence):
-            if strict:
-                raise WalCorruption(cursor, REASON_SEQUENCE_BREAK)
+        if isinstance(entry, _Invalid):
+            if not fixed or strict:
+                raise WalCorruption(cursor, entry.reason)
+            if entry.end is not None and _proven_durable(view, entry.end, previous, checkpoint_sequence):
+                raise WalCorruption(cursor, entry.reason)  # R7: damage, not a torn tail
+            break  # R1: a torn tail ends the log
+        if fixed and not continues_log(previous, entry.sequence, checkpoint_sequence):
+            end = cursor + entry.total_size
+            if strict or _proven_durable(view, end, previous, checkpoint_sequence):
+                raise WalCorruption(cursor, REASON_SEQUENCE_BREAK)  # R5, R7
             break  # R2
-        found.append(ScannedRecord(cursor, sequence, payload))
-        previous = sequence
-        cursor = start + length
+        found.append(entry)
+        previous = entry.sequence
+        cursor = entry.position + entry.total_size
     return found, cursor
 
 
@@ -228,6 +274,10 @@ class EmbeddedWal:
         self._recovery = recovery
         # FIXED: set by a failed write or sync (R6); only a reopen clears it.
         self._storage_failed = False
+        # FIXED (spec/faults.md R7): no write below the write head since this
+        # WAL's last sync. Unknown, so False, at open: a killed writer may have
+        # left unsynced writes anywhere.
+        self._synced_below_head = False
 
     # -- S3.2, S3.3 ---------------------------------------------------------
 
@@ -301,13 +351,16 @@ class EmbeddedWal:
             raise CheckpointFailed(placed)
         self._write_head = placed
         next_sequence = (self._sequence + 1) & SEQUENCE_MAX
-        entry = encode_entry(next_sequence, payload)
+        # DIVERGENCE D6: FIXED marks the record when every byte before it is
+        # durable (it goes at the write head, or at 0 after a wrap).
+        entry = encode_entry(next_sequence, payload, self._synced_below_head)
         if self._design is Design.FIXED:
             # DIVERGENCE D5: the entry and the zeros after it (its sentinel) in
             # one write, then one sync: the sentinel is durable when the append
             # returns, and it is one system call fewer.
             end = placed + entry_size
             zeros, _ = sentinel_writes(True, end, self._pending_bytes + entry_size, self._region_size)
+            self._synced_below_head = False
             self._write(placed, entry + bytes(sum(length for _, length in zeros)))
             if not self._skip_sync:
                 self._sync()
@@ -361,7 +414,10 @@ class EmbeddedWal:
             if self._design is Design.FIXED and self._sequence < self._checkpoint_sequence:
                 self._sequence, next_head = self._checkpoint_sequence, 0  # R4, as in open
         self._pending_bytes = self._pending_of(found)
-        self._write_head = self._head_after_scan(next_head)
+        head = self._head_after_scan(next_head)
+        if head > self._write_head:
+            self._synced_below_head = False  # R7: new bytes below the head (I6 keeps it in place)
+        self._write_head = head
         if not self._read_only:
             self._maybe_write_sentinel()
         return [WalRecord(r.sequence, r.payload) for r in found if r.sequence > sequence]
@@ -452,6 +508,7 @@ class EmbeddedWal:
             raise WalIoError(REASON_STORAGE_FAILED)
 
     def _storage_error(self, error: OSError) -> WalIoError:
+        self._synced_below_head = False  # R6, R7: what reached the media is unknown
         if self._design is Design.FIXED:
             self._storage_failed = True
         return WalIoError(str(error))
@@ -493,6 +550,8 @@ class EmbeddedWal:
             self._storage.sync()
         except OSError as error:
             raise self._storage_error(error) from error
+        # R7: everything written so far is durable (FIXED only writes the mark).
+        self._synced_below_head = self._design is Design.FIXED
 
     def _maybe_write_sentinel(self) -> None:
         """S3.14: zero bytes at the write head end the log for the next scan."""

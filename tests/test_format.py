@@ -283,7 +283,8 @@ def test_f4_stale_bytes_after_the_wrap_are_never_read() -> None:
     F3.1: if the unsynced sentinel is lost, the stale "A"s at 88 fail the scan."""
     run = run_f5_reference(r.Design.FIXED)
     after_step_7 = run.regions[6]
-    assert after_step_7[148:208] == r.encode_entry(2, b"B" * 12)
+    # D6: FIXED marked record 2, appended after record 1's sync (F2.1).
+    assert after_step_7[148:208] == r.encode_entry(2, b"B" * 12, synced_before=True)
     assert after_step_7[136:148] == b"A" * 12
     assert after_step_7[88:136] == ZERO_HEADER
     found, end = r.scan_region(after_step_7)
@@ -326,7 +327,7 @@ def test_f5_2_step_9(design: r.Design) -> None:
     (row,) = _doc_rows(design.name, 5)
     assert _doc_writes(row[1]) == writes
     assert [int(row[2]), int(row[3])] == [run.wal.write_head, run.wal.pending_bytes]
-    record_4 = r.encode_entry(4, b"D" * 100)
+    record_4 = r.encode_entry(4, b"D" * 100, synced_before=design is r.Design.FIXED)  # D6
     if design is r.Design.ORIGINAL:
         assert writes == [(88, 236), (236, 256), (0, 48)]
         assert run.wal.write_head == 0
@@ -710,7 +711,7 @@ def test_f3_2_fixed_never_ends_an_entry_in_the_last_47_bytes(design: r.Design) -
     pair.check()
     assert pair.commit() == [1]
     assert pair.append(payload) == 2
-    assert pair.region[:176] == r.encode_entry(2, payload)
+    assert pair.region[:176] == r.encode_entry(2, payload, synced_before=True)  # D6: after 1's sync
     assert pair.region[176:224] == ZERO_HEADER
     assert pair.wal.write_head == 176
     assert pair.pending() == [(2, payload)]
@@ -760,7 +761,7 @@ def test_f3_3_entry_would_end_at_the_region_end(design: r.Design) -> None:
         assert region[:48] == ZERO_HEADER
         assert pair.pending() == []
         return
-    assert region[:108] == r.encode_entry(2, b"E" * 60)
+    assert region[:108] == r.encode_entry(2, b"E" * 60, synced_before=True)  # D6
     assert region[108:156] == ZERO_HEADER
     assert pair.wal.write_head == 108
     assert pair.pending() == [(2, b"E" * 60)]
@@ -786,7 +787,7 @@ def test_f3_3_pending_bytes_fill_the_region(design: r.Design) -> None:
     assert r.scan_region(pair.region)[1] == REGION_SIZE
     assert pair.wal.write_head == REGION_SIZE
     assert pair.append(b"F" * 10) == 2
-    assert pair.region[:58] == r.encode_entry(2, b"F" * 10)
+    assert pair.region[:58] == r.encode_entry(2, b"F" * 10, synced_before=True)  # D6
     assert pair.region[58:106] == ZERO_HEADER
     assert pair.wal.write_head == 58
 

@@ -24,7 +24,7 @@ from hypothesis.stateful import precondition, rule
 import model as m
 from model.crash import power_loss_regions
 from reference import Design as RefDesign
-from reference import EmbeddedWal, WalError, read_header
+from reference import EmbeddedWal, WalError, read_header, scan_region
 from reference.header import WAL_OFFSET
 from reference.storage import MemoryStorage, Storage
 from walcheck import figures
@@ -82,6 +82,17 @@ class CrashMachineBase(WalMachineBase):
         images.append(disk.kill_image())
         return images
 
+    def _model_state_of(self, image: bytes) -> m.State:
+        """A closed model WAL of this design over the region and header of ``image``."""
+        header = read_header(MemoryStorage(image), clear_legacy_lock=False)
+        return m.initial_state(
+            self.design,
+            header.wal_size,
+            wal_sequence=header.wal_sequence,
+            wal_checkpoint_pos=header.wal_checkpoint_pos,
+            region=m.Region.from_bytes(image[WAL_OFFSET : WAL_OFFSET + header.wal_size]),
+        )
+
     def _header_intact(self, image: bytes) -> bool:
         """Out of scope (spec/faults.md): a torn MV2 header. memvid keeps one
         copy of it, without a checksum, in the file's first sector; if a torn
@@ -104,15 +115,7 @@ class CrashMachineBase(WalMachineBase):
         header = read_header(storage, clear_legacy_lock=False)
         reason = f"after a crash ({where}) the WAL cannot be opened"
         records = self._recover(image, self.design, G5_reason=reason)
-        region = image[WAL_OFFSET : WAL_OFFSET + header.wal_size]
-        state = m.initial_state(
-            self.design,
-            header.wal_size,
-            wal_sequence=header.wal_sequence,
-            wal_checkpoint_pos=header.wal_checkpoint_pos,
-            region=m.Region.from_bytes(region),
-        )
-        state, error = m.open_wal(state, read_only=True)
+        state, error = m.open_wal(self._model_state_of(image), read_only=True)
         if error is not None:
             raise Divergence(f"the model cannot open a crash image the reference opens: {error}")
         state, pending = m.pending_records(state)
@@ -159,14 +162,7 @@ class CrashMachineBase(WalMachineBase):
             self.counters["data segments moved by a torn growth (out of scope)"] += 1
             self.storage.write_at(canary_at, CANARY)
             self.storage.sync()
-        region = image[WAL_OFFSET : WAL_OFFSET + header.wal_size]
-        self.state = m.initial_state(
-            self.design,
-            header.wal_size,
-            wal_sequence=header.wal_sequence,
-            wal_checkpoint_pos=header.wal_checkpoint_pos,
-            region=m.Region.from_bytes(region),
-        )
+        self.state = self._model_state_of(image)
         self.oracle.restart_after_crash(records, durable_checkpoint)
         self._open(read_only=False)
 
@@ -206,6 +202,8 @@ class CrashMachineBase(WalMachineBase):
             failed = result.error is not None
             if not failed:
                 self.oracle.on_flush()
+                assert self.state is not None
+                self.state = m.flush(self.state)  # R7: the flush sets the WAL's flag on both sides
         disk.disarm()
         if not failed:
             return
@@ -220,9 +218,9 @@ class CrashMachineBase(WalMachineBase):
     def _media_fault(self, kind: str, where_in_region: int, pick: int) -> None:
         """Damage to data already on the media: a flipped bit, a foreign write
         over the region, or the file cut short. Acknowledged records hit by it
-        are lost; no damaged record may come back as data, and the file must
-        still open (spec/faults.md). The damaged image is a copy: the machine
-        goes on with the undamaged disk."""
+        are lost; no damaged record may come back as data. The file opens, or
+        the open reports the damage where the model says it must (R7). The
+        damaged image is a copy: the machine goes on with the undamaged disk."""
         image = self.disk.durable
         header = read_header(MemoryStorage(image), clear_legacy_lock=False)
         position = WAL_OFFSET + where_in_region % header.wal_size
@@ -252,10 +250,47 @@ class CrashMachineBase(WalMachineBase):
                 return
             raise GuaranteeViolation("G2", "a region cut short was read as if whole")
         where = f"{kind} at file offset {position}"
-        self._recover_image(damaged, where, media_damage=True)
-        # The machine does not go on from the damaged file: records after the
-        # damage are dropped, not reported (spec/faults.md, open items), and a
-        # timeline that lost acknowledged records has nothing left to check.
+        if not self._damage_reported(damaged, image, where):
+            self._recover_image(damaged, where, media_damage=True)
+        # The machine does not go on from the damaged file: a timeline that
+        # lost acknowledged records has nothing left to check.
+
+    def _damage_reported(self, damaged: bytes, undamaged: bytes, where: str) -> bool:
+        """R7: when the model, given the damaged bytes, says the open must
+        report WalCorruption, the reference must report the same, at the
+        offset of a record the damage changed in the undamaged log (outside
+        its reserved bytes, which no scan's decision reads). False when the
+        model predicts a recovery, which the caller then checks."""
+        header = read_header(MemoryStorage(damaged), clear_legacy_lock=False)
+        region = damaged[WAL_OFFSET : WAL_OFFSET + header.wal_size]
+        _, predicted = m.open_wal(self._model_state_of(damaged), read_only=True)
+        if predicted is None:
+            return False
+        storage = MemoryStorage(damaged)
+        reported = _reference_result(
+            lambda: EmbeddedWal.open_read_only(storage, header, design=RefDesign(self.design.value))
+        )
+        expected = (predicted.kind.value, predicted.reason, predicted.offset)
+        _agree(f"open after a {where}", reported.error, expected)
+        if predicted.kind is not m.ErrorKind.WAL_CORRUPTION or predicted.offset is None:
+            raise GuaranteeViolation("G5", f"after a {where} the WAL cannot be opened: {predicted}")
+        before = undamaged[WAL_OFFSET : WAL_OFFSET + header.wal_size]
+        records, _ = scan_region(before, RefDesign(self.design.value), header.wal_sequence)
+        hit = [
+            record.position
+            for record in records
+            if any(
+                before[i] != region[i]
+                for i in range(record.position, record.position + record.total_size)
+                if not record.position + 12 <= i < record.position + 16
+            )
+        ]
+        if predicted.offset not in hit:
+            raise GuaranteeViolation(
+                "R7", f"after a {where} the open reported offset {predicted.offset}; damaged records at {hit}"
+            )
+        self.counters["media faults reported as WalCorruption (R7)"] += 1
+        return True
 
     # -- rules ---------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from reference import (
     decode_header,
 )
 from reference.header import HEADER_SIZE, LEGACY_LOCK_END, LEGACY_LOCK_START
+from reference.wal import SYNCED_BEFORE_MARK
 
 ENTRY_HEADER_SIZE = 8 + 4 + 4 + 32
 _SEQUENCE_AND_LENGTH = struct.Struct("<QI")
@@ -72,6 +73,9 @@ class EntryRow:
     length: int
     checksum_ok: bool
     status: str  # "checkpointed", "pending", or what is wrong with it
+    # FIXED's mark in the reserved bytes (format F2.1, D6): the region before
+    # this entry was durable when it was written. memvid never writes it.
+    synced_before: bool = False
 
 
 @dataclass
@@ -134,8 +138,9 @@ def _walk(region: bytes, region_size: int, checkpoint_sequence: int, report: Rep
         if kind == "sentinel":
             report.log_end, report.end_reason = cursor, f"sentinel at {cursor}"
             return
+        marked = region[cursor + 12 : cursor + 16] == SYNCED_BEFORE_MARK
         if kind != "ok":
-            report.entries.append(EntryRow(cursor, sequence, length, ok, kind))
+            report.entries.append(EntryRow(cursor, sequence, length, ok, kind, marked))
             report.log_end = cursor
             if kind == _CUT_OFF:
                 report.end_reason = f"the end of the file, inside the entry at {cursor} (a torn tail)"
@@ -143,7 +148,7 @@ def _walk(region: bytes, region_size: int, checkpoint_sequence: int, report: Rep
                 report.end_reason = f"{kind} at {cursor} (a torn tail, or damage)"
             return
         status = "pending" if sequence > checkpoint_sequence else "checkpointed"
-        report.entries.append(EntryRow(cursor, sequence, length, True, status))
+        report.entries.append(EntryRow(cursor, sequence, length, True, status, marked))
         cursor += ENTRY_HEADER_SIZE + length
     report.log_end = cursor
     report.end_reason = f"region end ({region_size - cursor} bytes left, fewer than a header)"
@@ -296,10 +301,13 @@ def render(report: Report) -> str:
         lines.append("  legacy lock bytes 80..140 are set: memvid's open would clear them (a write)")
     lines.append(f"  log: {len(report.entries)} entries; ends at {report.end_reason}")
     if report.entries:
-        lines.append("    offset  sequence    length  checksum  status")
+        lines.append("    offset  sequence    length  checksum  mark  status")
         for row in report.entries:
             mark = "ok" if row.checksum_ok else "BAD"
-            lines.append(f"  {row.offset:>8}  {row.sequence:>8}  {row.length:>8}  {mark:>8}  {row.status}")
+            synced = "SYNC" if row.synced_before else "-"
+            lines.append(
+                f"  {row.offset:>8}  {row.sequence:>8}  {row.length:>8}  {mark:>8}  {synced:>4}  {row.status}"
+            )
     if report.leftovers:
         lines.append(
             f"  {len(report.leftovers)} intact entries past the log's end (sequences "
