@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument(
         "--steps", type=_positive_int, default=30, help="steps per trace at most (default: 30)"
     )
-    conform.add_argument("--seed", type=int, default=None, help="seed for a reproducible run")
+    conform.add_argument(
+        "--seed", type=int, default=0, help="the search's seed (default: 0); the same seed, the same traces"
+    )
     conform.add_argument(
         "--no-guarantees", action="store_true", help="compare with the model only; do not run the oracle"
     )
