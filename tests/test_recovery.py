@@ -151,3 +151,43 @@ class TestR4HeaderAheadOfTheRecords:
             assert error is None
             state, sequence = m.append_entry(state, b"x")
             assert sequence == (6 if design is m.Design.FIXED else 3)
+
+
+class TestC4CheckpointSentinelBeforeTheHeader:
+    """spec/defects.md C4 (found by walcheck explore): the pending entries fill
+    the region exactly, so ORIGINAL's write head is 0 (modulo the region);
+    record_checkpoint writes its sentinel there, over the first pending entry,
+    before memvid writes the header. A process killed in between leaves the old
+    header (checkpoint 0) and a log that starts with a sentinel."""
+
+    SIZE = 104  # two entries of 48 + 4 bytes
+
+    def _killed_between_checkpoint_and_header(self, design: Design) -> MemoryStorage:
+        storage = MemoryStorage(encode_header(Header(wal_size=self.SIZE)) + bytes(self.SIZE))
+        header = read_header(storage)
+        wal = EmbeddedWal.open(storage, header, design=design)
+        assert wal.append_entry(b"aaaa") == 1 and wal.append_entry(b"bbbb") == 2  # synced: acknowledged
+        assert [r.sequence for r in wal.pending_records()] == [1, 2]
+        wal.record_checkpoint(header.copy())  # memvid's commit; the kill comes before the header write
+        return storage  # the file as the OS has it: every write kept, the header still old
+
+    def test_original_loses_both_acknowledged_records(self) -> None:
+        storage = self._killed_between_checkpoint_and_header(Design.ORIGINAL)
+        assert read_header(storage).wal_sequence == 0
+        assert _records(_open(storage, Design.ORIGINAL)) == []
+
+    def test_fixed_keeps_them(self) -> None:
+        storage = self._killed_between_checkpoint_and_header(Design.FIXED)
+        assert _records(_open(storage, Design.FIXED)) == [(1, b"aaaa"), (2, b"bbbb")]
+        # memvid's own code reads FIXED's file too (G7).
+        assert _records(_open(storage, Design.ORIGINAL)) == [(1, b"aaaa"), (2, b"bbbb")]
+
+    @pytest.mark.parametrize("design", list(m.Design), ids=lambda d: d.value)
+    def test_model_predicts_the_region(self, design: m.Design) -> None:
+        state = m.initial_state(design, self.SIZE)
+        state, _ = m.open_wal(state)
+        state, _ = m.append_entry(state, b"aaaa")
+        state, _ = m.append_entry(state, b"bbbb")
+        state, _ = m.record_checkpoint(state)
+        storage = self._killed_between_checkpoint_and_header(Design(design.value))
+        assert state.disk.region.to_bytes() == storage.read_at(4096, self.SIZE)
