@@ -187,10 +187,15 @@ def test_check_file_reports_a_damaged_last_record_as_lost(tmp_path: Path) -> Non
     damaged = tmp_path / "damaged.mv2"
     shutil.copyfile(path, damaged)
     # Flip the last byte of the record's payload: the checksum no longer matches,
-    # and tolerant recovery (faults.md R1) ends the log before it.
+    # and tolerant recovery (faults.md R1) ends the log before it. Zero what
+    # follows it first: a record the writer appended after it (not yet reported
+    # when the kill came) would carry D6's mark and make the open report the
+    # damage instead (R7), depending on the kill's timing.
     position = _position_of(damaged, last_acknowledged)
-    offset = WAL_OFFSET + position + 48 + len(found[0].payload) - 1
+    end = position + 48 + len(found[0].payload)
+    offset = WAL_OFFSET + end - 1
     with FileStorage(damaged) as storage:
+        storage.write_at(WAL_OFFSET + end, bytes(header.wal_size - end))
         storage.write_at(offset, bytes([storage.read_at(offset, 1)[0] ^ 0xFF]))
     result = _check(damaged, log, seed=9)
     assert result.opened
