@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: walcheck conform -- python -m reference.driver",
     )
     conform.add_argument("--design", choices=[d.value for d in m.Design], default="fixed")
-    conform.add_argument("--examples", type=_positive_int, default=300, help="traces (default: 300)")
+    conform.add_argument("--examples", type=_positive_int, default=1000, help="traces (default: 1000)")
     conform.add_argument(
         "--steps", type=_positive_int, default=30, help="steps per trace at most (default: 30)"
     )
