@@ -1,0 +1,148 @@
+"""The Rust side (ports/rust, spec/porting.md P6): memvid's original wal.rs,
+compiled unmodified into a protocol driver, checked step by step against the
+ORIGINAL model; and the Rust port of FIXED, checked against the FIXED model.
+
+The cargo build happens here, in release mode (a debug build of the original
+panics on D2's overflow). It needs cargo and Debian's packaged crates
+(.ci/run installs them: librust-blake3-dev, librust-tracing-dev,
+librust-tempfile-dev), and memvid's wal.rs: ``$MEMVID_WAL_RS``, else
+``../shared/seed/embedded_wal.rs`` beside the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE = ROOT / "ports" / "rust"
+SEED = ROOT.parent / "shared" / "seed" / "embedded_wal.rs"
+IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+# CI's share: 1,000 traces each way; a local run takes fewer unless asked.
+TRACES = int(os.environ.get("WALCHECK_RUST_TRACES", "1000" if IN_CI else "300"))
+
+
+def _cargo() -> str | None:
+    found = shutil.which("cargo")
+    if found is None and (Path.home() / ".cargo" / "bin" / "cargo").exists():
+        found = str(Path.home() / ".cargo" / "bin" / "cargo")
+    return found
+
+
+def _wal_source() -> Path:
+    return Path(os.environ.get("MEMVID_WAL_RS", SEED))
+
+
+def _walcheck(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The walcheck command, as a porter runs it."""
+    command = [sys.executable, "-c", "import sys; from walcheck.cli import main; sys.exit(main())", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class Binaries:
+    def __init__(self, directory: Path, seconds: float) -> None:
+        self.original = str(directory / "original-driver")
+        self.fixed = str(directory / "fixed-driver")
+        self.build_seconds = seconds
+
+
+@pytest.fixture(scope="module")
+def binaries() -> Iterator[Binaries]:
+    cargo = _cargo()
+    if cargo is None:
+        pytest.skip("cargo not found: install Rust (cargo) to build ports/rust")
+    if not _wal_source().exists():
+        pytest.skip(f"memvid's wal.rs not found at {_wal_source()}: set MEMVID_WAL_RS")
+    env = {**os.environ, "MEMVID_WAL_RS": str(_wal_source())}
+    started = time.monotonic()
+    built = subprocess.run(
+        [cargo, "build", "--release", "--offline", "--workspace", "--bins"],
+        cwd=WORKSPACE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if built.returncode != 0 and "librust" not in built.stderr and "no matching package" in built.stderr:
+        pytest.skip(
+            f"a crate is missing: apt-get install the librust-*-dev packages of .ci/run\n{built.stderr}"
+        )
+    assert built.returncode == 0, built.stderr
+    sys.stderr.write(f"\nports/rust: cargo build --release took {seconds:.1f} s\n")
+    yield Binaries(WORKSPACE / "target" / "release", seconds)
+
+
+def _conform_json(*args: str) -> dict[str, Any]:
+    result = _walcheck("conform", "--json", "--quiet", *args)
+    assert result.returncode in (0, 1), result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_original_conforms_to_the_original_model(binaries: Binaries) -> None:
+    """memvid's own module, step by step: every answer, region byte and private
+    field (read from its Debug text, spec/porting.md P6.3) equals the ORIGINAL model's."""
+    report = _conform_json(
+        "--design",
+        "original",
+        "--no-guarantees",
+        "--examples",
+        str(TRACES),
+        "--seed",
+        "13",
+        "--",
+        binaries.original,
+    )
+    assert report["ok"], json.dumps(report["failures"], indent=1)[:4000]
+    assert report["examples"] == TRACES
+    assert report["states_compared"] > 0 and report["crash_images"] > 0 and report["growths"] > 0
+
+
+def test_original_replays_the_original_vectors(binaries: Binaries) -> None:
+    result = _walcheck(
+        "conform",
+        "--design",
+        "original",
+        "--no-guarantees",
+        "--vectors",
+        "spec/vectors/original",
+        "--",
+        binaries.original,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "19 vectors, 0 failed" in result.stdout
+
+
+def test_original_breaks_the_guarantees_d1_to_d4_name(binaries: Binaries) -> None:
+    """With the guarantees on, conform reports memvid's defects (spec/defects.md)
+    on memvid's own code, each with a minimal trace."""
+    report = _conform_json(
+        "--design", "original", "--examples", "400", "--seed", "13", "--", binaries.original
+    )
+    assert not report["ok"]
+    messages = [str(failure["message"]) for failure in report["failures"]]
+    shown = "\n".join(messages)
+    # Each defect's guarantee (spec/defects.md): D1 loses pending records (G1), D2
+    # wraps the sequence to 0 (G4), D3 writes past a region under 48 bytes (G6),
+    # D4's empty record (and D1's sentinel at 0) leave a log that does not scan (G5).
+    expected = {
+        "D1": "G1 violated: ",
+        "D2": "G4 violated: append returned sequence 0",
+        "D3": "G6 violated: the port changed the file after the WAL region",
+        "D4": "'reason': 'wal record length invalid'",
+    }
+    for defect, message in expected.items():
+        assert any(message in text for text in messages), f"{defect} not reported:\n{shown}"
+    # Nothing else: G2 and G3 hold on memvid's code when no crash is involved.
+    assert {text.split(" ", 1)[0] for text in messages} <= {"G1", "G4", "G5", "G6"}, shown
