@@ -1,0 +1,5 @@
+import sys
+
+from walcheck.real.inspect.command import main
+
+sys.exit(main())
