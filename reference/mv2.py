@@ -1,5 +1,7 @@
-"""What memvid does around the WAL: create a file, commit, grow the region
-(spec/semantics.md S3.1, S3.6, S3.11). The WAL itself is reference.wal."""
+"""What memvid does around the WAL: create a file, the in-place commit, grow
+the region in place (spec/semantics.md S3.1, S3.6, S3.11). The WAL itself is
+reference.wal; the caller layer built on these (the staged commit, recovery
+at open, the doctor, S9) is reference.caller."""
 
 from __future__ import annotations
 
@@ -34,9 +36,13 @@ def commit(
     header: Header,
     apply: Callable[[list[WalRecord]], None] | None = None,
 ) -> list[WalRecord]:
-    """S3.6: memvid's commit. The pending records are applied (by ``apply``),
-    then the checkpoint is recorded into ``header``, the header is written, and
-    the file is synced. Returns the records that were applied."""
+    """S3.6: the in-place commit. The pending records are applied (by
+    ``apply``), then the checkpoint is recorded into ``header``, the header is
+    written, and the file is synced. Returns the records that were applied.
+
+    memvid writes in this order in place in its recovery at open and its
+    ``commit_skip_indexes`` (S9.2, S9.3); its ``commit()`` is staged on a copy
+    of the file (S9.1), which ``reference.caller.Memory.commit`` does."""
     records = wal.pending_records()
     if apply is not None:
         apply(records)

@@ -184,3 +184,154 @@ class MemoryStorage:
 
     def size(self) -> int:
         return len(self.data)
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """The directory around one path (spec/semantics.md S9.7): what a staged
+    commit needs beyond ``Storage``. Names are the path's own name and the
+    temporary names ``create_temp`` hands out."""
+
+    def open_path(self, *, create: bool = False, lock: bool = True, follow_renames: bool = False) -> Storage:
+        """Open, read-write, whatever the path names now (with ``create``, an
+        empty file if it names nothing); with ``lock``, take
+        the exclusive lock (where the directory locks at all); with
+        ``follow_renames``, make sure the lock is on the file the path still
+        names (locking.md L5)."""
+        ...
+
+    def create_temp(self, *, lock: bool = False) -> tuple[str, Storage]:
+        """A new empty file beside the path (O_CREAT|O_EXCL), and its name;
+        with ``lock``, exclusively locked (where the directory locks at all)."""
+        ...
+
+    def replace(self, temp: str) -> None:
+        """Rename the temporary file ``temp`` over the path."""
+        ...
+
+    def discard(self, temp: str) -> None:
+        """Remove the temporary file ``temp``."""
+        ...
+
+    def sync(self) -> None:
+        """Make the directory's entries durable (fsync the directory)."""
+        ...
+
+
+class FileDirectory:
+    """The directory of ``path`` on disk. With ``lock=True`` the files it opens
+    or creates take memvid's exclusive flock where the caller asks for it
+    (locking.md); with ``lock=False`` (the stateful machines, which open
+    readers beside the writer) nothing is locked. ``follow_renames`` is
+    FIXED's open (locking.md L5): after the lock is taken, the descriptor must
+    still be the file the path names, or the open is retried; memvid's
+    (ORIGINAL) keeps the lock on whatever it opened."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lock: bool = False) -> None:
+        self.path = Path(path)
+        self.lock = lock
+        self._temps: dict[str, FileStorage] = {}
+
+    def open_path(
+        self, *, create: bool = False, lock: bool = True, follow_renames: bool = False
+    ) -> FileStorage:
+        lock = lock and self.lock
+        for _ in range(OPEN_ATTEMPTS):
+            storage = FileStorage(self.path, create=create, lock=lock)
+            if not (lock and follow_renames) or _names_the_same_file(storage, self.path):
+                return storage
+            # The path was renamed over between our open and our lock: the lock
+            # is on an unlinked file. Try again on what the path names now.
+            storage.close()
+        raise LockError(f"{self.path} was replaced {OPEN_ATTEMPTS} times while being opened")
+
+    def create_temp(self, *, lock: bool = False) -> tuple[str, FileStorage]:
+        for attempt in range(OPEN_ATTEMPTS):
+            name = f".{self.path.name}.{os.getpid()}.{attempt}.{os.urandom(3).hex()}"
+            try:
+                fd = os.open(
+                    self.path.with_name(name),
+                    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                    0o644,
+                )
+            except FileExistsError:
+                continue
+            os.close(fd)
+            storage = FileStorage(self.path.with_name(name), lock=lock and self.lock)
+            self._temps[name] = storage
+            return name, storage
+        raise OSError(errno.EEXIST, "no free temporary name", str(self.path))
+
+    def replace(self, temp: str) -> None:
+        os.rename(self.path.with_name(temp), self.path)
+        storage = self._temps.pop(temp, None)
+        if storage is not None:
+            storage.path = self.path
+
+    def discard(self, temp: str) -> None:
+        storage = self._temps.pop(temp, None)
+        if storage is not None:
+            storage.close()
+        self.path.with_name(temp).unlink(missing_ok=True)
+
+    def sync(self) -> None:
+        fd = os.open(self.path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# How often an open or a temporary name is retried before giving up.
+OPEN_ATTEMPTS = 100
+
+
+def _names_the_same_file(storage: FileStorage, path: Path) -> bool:
+    held = os.fstat(storage.fd)
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
+class MemoryDirectory:
+    """A directory held in memory, for tests: the path's file and the
+    temporary files, each a ``MemoryStorage``. ``durable`` is the directory
+    as of its last ``sync`` (names to files); ``log`` records every rename,
+    removal and directory sync in order."""
+
+    PATH = "memory.mv2"
+
+    def __init__(self, data: bytes | None = None) -> None:
+        self.files: dict[str, MemoryStorage] = {} if data is None else {self.PATH: MemoryStorage(data)}
+        self.durable: dict[str, MemoryStorage] = dict(self.files)
+        self.log: list[str] = []
+        self._next = 0
+
+    def open_path(
+        self, *, create: bool = False, lock: bool = True, follow_renames: bool = False
+    ) -> MemoryStorage:
+        if create:
+            self.files.setdefault(self.PATH, MemoryStorage())
+        return self.files[self.PATH]
+
+    def create_temp(self, *, lock: bool = False) -> tuple[str, MemoryStorage]:
+        name = f".{self.PATH}.{self._next}"
+        self._next += 1
+        storage = MemoryStorage()
+        self.files[name] = storage
+        self.log.append(f"create {name}")
+        return name, storage
+
+    def replace(self, temp: str) -> None:
+        self.files[self.PATH] = self.files.pop(temp)
+        self.log.append(f"rename {temp}")
+
+    def discard(self, temp: str) -> None:
+        self.files.pop(temp, None)
+        self.log.append(f"unlink {temp}")
+
+    def sync(self) -> None:
+        self.durable = dict(self.files)
+        self.log.append("fsync dir")

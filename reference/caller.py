@@ -1,0 +1,367 @@
+"""memvid's caller layer on real files (spec/semantics.md S9): the staged
+commit, recovery at open, growth, batch mode and the doctor, as memvid does
+them (``Design.ORIGINAL``) and as they should be done (``Design.FIXED``).
+Every place the two differ is marked ``DIVERGENCE Mn`` (spec/defects.md).
+
+A ``Memory`` is memvid's handle on one ``.mv2`` file: the open file, the
+caller's header, the WAL, and the frame store (S9.8) that stands in for
+memvid's data segments. All I/O goes through ``Storage`` and ``Directory``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import blake3
+
+from reference.errors import CheckpointFailed, WalCorruption, WalError, WalIoError
+from reference.header import Header, read_header, write_header
+from reference.mv2 import REASONS_THAT_GROW, WAL_SIZE_TINY, create_mv2, grow_region, grown_size
+from reference.storage import Directory, Storage
+from reference.wal import ENTRY_HEADER_SIZE, Design, EmbeddedWal, WalRecord, _entry_at, _Invalid
+
+_FRAME = struct.Struct("<QI")
+_COPY_CHUNK = 1 << 20
+# A region never grows past this (memvid's u64 doubling fails with "wal_size overflow").
+WAL_SIZE_LIMIT = 1 << 40
+
+
+class FrameStoreDamaged(WalError):
+    """The frame store does not match the header's checksum (S9.8)."""
+
+    kind = "InvalidToc"
+    display = "Invalid table of contents: {reason}"
+
+
+def store_start(header: Header) -> int:
+    return header.wal_offset + header.wal_size
+
+
+def read_frames(storage: Storage, header: Header) -> list[tuple[int, bytes]]:
+    """S9.8: the applied records, (sequence, payload), in the order applied."""
+    start = store_start(header)
+    raw = storage.read_at(start, max(0, header.footer_offset - start))
+    if len(raw) != max(0, header.footer_offset - start):
+        raise FrameStoreDamaged("frame store truncated")
+    if raw and blake3.blake3(raw).digest() != header.toc_checksum:
+        raise FrameStoreDamaged("frame store checksum mismatch")
+    frames: list[tuple[int, bytes]] = []
+    cursor = 0
+    while cursor < len(raw):
+        if cursor + _FRAME.size > len(raw):
+            raise FrameStoreDamaged("frame header truncated")
+        sequence, length = _FRAME.unpack_from(raw, cursor)
+        cursor += _FRAME.size
+        frames.append((sequence, raw[cursor : cursor + length]))
+        cursor += length
+    return frames
+
+
+def apply_records(storage: Storage, header: Header, records: list[WalRecord]) -> None:
+    """Append the records' frames to the store and point ``header`` at them
+    (memvid's apply_records and TOC write). Nothing is synced here."""
+    if not records:
+        return
+    read_frames(storage, header)  # a damaged store is reported, never extended
+    start = store_start(header)
+    old = storage.read_at(start, max(0, header.footer_offset - start))
+    new = b"".join(_FRAME.pack(r.sequence, len(r.payload)) + r.payload for r in records)
+    storage.write_at(header.footer_offset, new)
+    header.footer_offset += len(new)
+    header.toc_checksum = blake3.blake3(old + new).digest()
+
+
+def copy_file(source: Storage, target: Storage, *, moved_from: int | None = None, growth: int = 0) -> None:
+    """Copy ``source`` into ``target``; with ``moved_from``, the bytes from
+    there on land ``growth`` bytes later and the gap is zeros (FIXED's growth)."""
+    size = source.size()
+    cursor = 0
+    while cursor < size:
+        chunk = source.read_at(cursor, min(_COPY_CHUNK, size - cursor))
+        if moved_from is not None and cursor < moved_from < cursor + len(chunk):
+            chunk = chunk[: moved_from - cursor]
+        shift = growth if moved_from is not None and cursor >= moved_from else 0
+        target.write_at(cursor + shift, chunk)
+        cursor += len(chunk)
+    if moved_from is not None:
+        _write_zeros(target, moved_from, growth)
+
+
+def _write_zeros(storage: Storage, offset: int, length: int) -> None:
+    while length > 0:
+        chunk = min(length, _COPY_CHUNK)
+        storage.write_at(offset, bytes(chunk))
+        offset += chunk
+        length -= chunk
+
+
+class Memory:
+    """memvid's ``Memvid`` handle, as far as the WAL is concerned. Use
+    ``create`` or ``open``."""
+
+    def __init__(self, directory: Directory, storage: Storage, header: Header, design: Design) -> None:
+        self.directory = directory
+        self.storage = storage
+        self.header = header
+        self.design = design
+        # ORIGINAL: the descriptor whose flock memvid keeps for the handle's life
+        # (FileLock's clone); it stays on the first inode across commits (M1).
+        self._lock_holder: Storage | None = storage
+        self.wal = EmbeddedWal.open(storage, header, design=design)
+        # Records the open's recovery applied (S9.2).
+        self.recovered: list[WalRecord] = []
+
+    @property
+    def fixed(self) -> bool:
+        return self.design is Design.FIXED
+
+    # -- S3.1, S9.2 -----------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, directory: Directory, *, design: Design = Design.FIXED, wal_size: int = WAL_SIZE_TINY
+    ) -> Memory:
+        storage = directory.open_path(create=True, follow_renames=design is Design.FIXED)
+        header = create_mv2(storage, wal_size)
+        return cls(directory, storage, header, design)
+
+    @classmethod
+    def open(cls, directory: Directory, *, design: Design = Design.FIXED) -> Memory:
+        """A writable open, with memvid's recovery (S9.2)."""
+        storage = directory.open_path(follow_renames=design is Design.FIXED)
+        memory = cls(directory, storage, read_header(storage), design)
+        records = memory.wal.records_after(memory.header.wal_sequence)
+        if records:
+            if memory.fixed:
+                memory._staged(records)  # DIVERGENCE M4: atomic, as a commit
+            else:
+                memory._in_place(records)
+            memory.recovered = records
+        return memory
+
+    # -- appends, S9.4 growth -------------------------------------------------
+
+    def put(self, payload: bytes) -> int:
+        """memvid's append_wal_entry: append, growing the region when it is
+        too small or full (S3.11, S9.4)."""
+        while True:
+            try:
+                return self.wal.append_entry(payload)
+            except CheckpointFailed as refused:
+                if refused.reason not in REASONS_THAT_GROW:
+                    raise
+                new_size = grown_size(self.header.wal_size, ENTRY_HEADER_SIZE + len(payload))
+                if new_size > WAL_SIZE_LIMIT:
+                    raise
+                self.grow(new_size)
+
+    def grow(self, new_size: int) -> None:
+        skip_sync = self.wal.skip_sync
+        if self.fixed:
+            # DIVERGENCE M4: the grown file is built beside the old one and
+            # renamed over it; a crash leaves one of the two, whole.
+            growth = new_size - self.header.wal_size
+            header = self.header.copy()
+            header.wal_size = new_size
+            if header.footer_offset >= store_start(self.header):
+                header.footer_offset += growth
+            self._replace(header, lambda temp: self._copy_grown(temp, growth))
+            self.wal.set_skip_sync(skip_sync)  # DIVERGENCE M5: a batch stays a batch
+        else:
+            grow_region(self.storage, self.header, new_size)
+            self.wal = EmbeddedWal.open(self.storage, self.header, design=self.design)
+
+    def _copy_grown(self, temp: Storage, growth: int) -> None:
+        copy_file(self.storage, temp, moved_from=store_start(self.header), growth=growth)
+
+    # -- S9.5 batch mode ------------------------------------------------------
+
+    def begin_batch(self, *, skip_sync: bool = True, pre_size: int = 0) -> None:
+        if pre_size > self.header.wal_size:
+            self.grow(1 << (pre_size - 1).bit_length())
+        self.wal.set_skip_sync(skip_sync)
+
+    def end_batch(self) -> None:
+        self.wal.flush()
+        self.wal.set_skip_sync(False)
+
+    # -- S9.1 staged commit, S9.3 in place -------------------------------------
+
+    def commit(self) -> list[WalRecord]:
+        """memvid's commit(): the records applied on a copy renamed over the file."""
+        records = self.wal.pending_records()
+        if records:
+            self._staged(records)
+        return records
+
+    def commit_skip_indexes(self) -> list[WalRecord]:
+        """memvid's commit_skip_indexes: in place, "not crash-safe" (S9.3)."""
+        records = self.wal.pending_records()
+        if records:
+            if self.fixed:
+                self._staged(records)  # DIVERGENCE M4
+            else:
+                self._in_place(records)
+        return records
+
+    def _in_place(self, records: list[WalRecord]) -> None:
+        apply_records(self.storage, self.header, records)
+        self.wal.record_checkpoint(self.header)
+        write_header(self.storage, self.header)
+        self.storage.sync()
+
+    def _staged(self, records: list[WalRecord]) -> None:
+        header = self.header.copy()
+
+        def build(temp: Storage) -> None:
+            copy_file(self.storage, temp)
+            temp.sync()
+            staged_wal = EmbeddedWal.open(temp, header, design=self.design)
+            apply_records(temp, header, records)
+            staged_wal.record_checkpoint(header)
+
+        skip_sync = self.wal.skip_sync
+        self._replace(header, build)
+        if self.fixed:
+            self.wal.set_skip_sync(skip_sync)  # DIVERGENCE M5
+
+    def _replace(self, header: Header, build: Callable[[Storage], None]) -> None:
+        """S9.1 steps 2-8: sync the file, build the copy, write its header,
+        sync it, rename it over the path, fsync the directory, reopen."""
+        try:
+            self.storage.sync()
+        except OSError as error:
+            raise WalIoError(str(error)) from error
+        # DIVERGENCE M1: FIXED locks the copy before it takes the path's name.
+        name, temp = self.directory.create_temp(lock=self.fixed)
+        try:
+            build(temp)
+            write_header(temp, header)
+            temp.sync()
+            self.directory.replace(name)
+        except BaseException:
+            self.directory.discard(name)
+            _close(temp)
+            raise
+        self.directory.sync()
+        old = self.storage
+        if self.fixed:
+            # DIVERGENCE M1: keep the copy's (locked) descriptor, which is the
+            # file at the path now; only then let the old file and its lock go.
+            self.storage = temp
+            self._lock_holder = temp
+            _close(old)
+        else:
+            _close(temp)
+            self.storage = self.directory.open_path(lock=False)
+            if old is not self._lock_holder:
+                _close(old)
+        self.header = header
+        self.wal = EmbeddedWal.open(self.storage, header, design=self.design)
+
+    # -- S9.9 the doctor ------------------------------------------------------
+
+    def close(self) -> None:
+        for storage in {id(s): s for s in (self.storage, self._lock_holder) if s is not None}.values():
+            _close(storage)
+        self._lock_holder = None
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        return read_frames(self.storage, self.header)
+
+
+def _close(storage: Storage) -> None:
+    close = getattr(storage, "close", None)
+    if close is not None:
+        close()
+
+
+def doctor(directory: Directory, *, design: Design = Design.FIXED) -> Memory:
+    """memvid's doctor on a closed file (S9.9); returns the memory opened
+    after the repair, whose ``recovered`` lists the records the repair applied."""
+    if design is Design.FIXED:
+        return _fixed_doctor(directory)
+    storage = directory.open_path()
+    header = read_header(storage)
+    try:
+        EmbeddedWal.open(storage, header, design=Design.ORIGINAL).pending_records()
+    except (WalCorruption, WalIoError):
+        # try_recover_from_wal_corruption: zero, header 0/0, one sync (M2, M3).
+        _write_zeros(storage, header.wal_offset, header.wal_size)
+        header.wal_checkpoint_pos = 0
+        header.wal_sequence = 0
+        write_header(storage, header)
+        storage.sync()
+    _close(storage)
+    memory = Memory.open(directory, design=Design.ORIGINAL)
+    # reset_wal, at the end of every repair: zero, sync, header 0/0, sync.
+    _write_zeros(memory.storage, memory.header.wal_offset, memory.header.wal_size)
+    memory.storage.sync()
+    memory.header.wal_checkpoint_pos = 0
+    memory.header.wal_sequence = 0
+    write_header(memory.storage, memory.header)
+    memory.storage.sync()
+    memory.wal = EmbeddedWal.open(memory.storage, memory.header, design=Design.ORIGINAL)
+    return memory
+
+
+def salvage(region: bytes, wal_sequence: int) -> list[WalRecord]:
+    """FIXED's doctor scan (S9.9): every intact record above ``wal_sequence``
+    whose sequence is above the last one taken, stepping over invalid entries
+    whose length is in range, to the first sentinel or out-of-range length."""
+    view = memoryview(region)
+    taken: list[WalRecord] = []
+    last = wal_sequence
+    cursor = 0
+    while cursor + ENTRY_HEADER_SIZE <= len(view):
+        entry = _entry_at(view, cursor)
+        if entry is None:
+            break
+        if isinstance(entry, _Invalid):
+            if entry.end is None:
+                break
+            cursor = entry.end
+            continue
+        if entry.sequence > last:
+            taken.append(WalRecord(entry.sequence, entry.payload))
+            last = entry.sequence
+        cursor += entry.total_size
+    return taken
+
+
+def _fixed_doctor(directory: Directory) -> Memory:
+    storage = directory.open_path(follow_renames=True)
+    header = read_header(storage)
+    region = storage.read_at(header.wal_offset, header.wal_size)
+    records = salvage(region, header.wal_sequence)
+    repaired = header.copy()
+
+    def build(temp: Storage) -> None:
+        copy_file(storage, temp)
+        _write_zeros(temp, header.wal_offset, header.wal_size)
+        apply_records(temp, repaired, records)
+        repaired.wal_checkpoint_pos = 0
+        # DIVERGENCE M3: the sequence never goes back.
+        repaired.wal_sequence = max([header.wal_sequence, *(r.sequence for r in records)])
+
+    # Memory's constructor opens the WAL, which a damaged region may refuse;
+    # the repair only needs the directory, the file and the header.
+    memory = Memory.__new__(Memory)
+    memory.directory, memory.storage, memory.header, memory.design = directory, storage, header, Design.FIXED
+    memory._lock_holder = storage
+    memory.recovered = []
+    memory._replace(repaired, build)  # DIVERGENCE M2: intact records are applied, atomically
+    memory.recovered = records
+    return memory
+
+
+__all__ = [
+    "FrameStoreDamaged",
+    "Memory",
+    "apply_records",
+    "copy_file",
+    "doctor",
+    "read_frames",
+    "salvage",
+]
