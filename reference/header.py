@@ -138,8 +138,13 @@ def decode_header(raw: bytes) -> Header:
 def read_header(storage: Storage, *, clear_legacy_lock: bool = True) -> Header:
     """memvid's ``HeaderCodec::read``: read 4096 bytes at 0; if bytes 80..140 are
     not all zero, zero them and write the header back (no sync); then decode.
-    Pass ``clear_legacy_lock=False`` for a read that must not write."""
-    raw = storage.read_at(0, HEADER_SIZE)
+    Pass ``clear_legacy_lock=False`` for a read that must not write. F1.2: an
+    ``OSError`` from the read or the write (storage opened read-only: EBADF) is
+    a ``WalIoError``, as memvid's is a ``MemvidError::Io``."""
+    try:
+        raw = storage.read_at(0, HEADER_SIZE)
+    except OSError as error:
+        raise WalIoError(str(error)) from error
     if len(raw) < HEADER_SIZE:
         # memvid's read_exact fails with this io::Error text before decoding.
         raise WalIoError("failed to fill whole buffer")
@@ -147,7 +152,10 @@ def read_header(storage: Storage, *, clear_legacy_lock: bool = True) -> Header:
         cleared = bytearray(raw)
         cleared[LEGACY_LOCK_START:LEGACY_LOCK_END] = bytes(LEGACY_LOCK_END - LEGACY_LOCK_START)
         raw = bytes(cleared)
-        storage.write_at(0, raw)
+        try:
+            storage.write_at(0, raw)
+        except OSError as error:
+            raise WalIoError(str(error)) from error
     return decode_header(raw)
 
 
