@@ -68,6 +68,10 @@ HOSTILE_READ_ONLY_ERROR: Final = "hostile files opened read-only: typed WalError
 HOSTILE_READ_ONLY_RECORDS: Final = "hostile files opened read-only: records returned"
 HOSTILE_WRITABLE_ERROR: Final = "hostile files opened for writing: typed WalError"
 HOSTILE_WRITABLE_COMPLETE: Final = "hostile files opened for writing: appended and checkpointed"
+# Counted by tests/test_hostile_inspect.py, input by input, once the outcome was checked:
+# mutations of files memvid-sdk wrote.
+MUTATED_INSPECTED: Final = "mutated memvid files inspected"
+MUTATED_OPENED: Final = "mutated memvid files read by every reader"
 
 # Counted by tests/test_conform.py and tests/test_vectors.py from walcheck.conform's figures,
 # once a run or a vector passed (spec/porting.md).
@@ -245,6 +249,7 @@ ROWS: Final = (
         "hostile files opened for writing ({design}): typed error / completed",
         *(HOSTILE_WRITABLE_ERROR, HOSTILE_WRITABLE_COMPLETE),
     ),
+    _row("mutated memvid files: inspected / read by every reader", FIXED, MUTATED_INSPECTED, MUTATED_OPENED),
     _row(
         "conform, reference driver (FIXED): traces / requests / crash images",
         FIXED,
