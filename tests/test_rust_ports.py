@@ -42,6 +42,16 @@ def _wal_source() -> Path:
     return Path(os.environ.get("MEMVID_WAL_RS", SEED))
 
 
+def _cargo_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """cargo in the workspace, offline, with memvid's wal.rs named."""
+    cargo = _cargo()
+    assert cargo is not None
+    env = {**os.environ, "MEMVID_WAL_RS": str(_wal_source())}
+    return subprocess.run(
+        [cargo, *args], cwd=WORKSPACE, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
 def _walcheck(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """The walcheck command, as a porter runs it."""
     command = [sys.executable, "-c", "import sys; from walcheck.cli import main; sys.exit(main())", *args]
@@ -62,17 +72,8 @@ def binaries() -> Iterator[Binaries]:
         pytest.skip("cargo not found: install Rust (cargo) to build ports/rust")
     if not _wal_source().exists():
         pytest.skip(f"memvid's wal.rs not found at {_wal_source()}: set MEMVID_WAL_RS")
-    env = {**os.environ, "MEMVID_WAL_RS": str(_wal_source())}
     started = time.monotonic()
-    built = subprocess.run(
-        [cargo, "build", "--release", "--offline", "--workspace", "--bins"],
-        cwd=WORKSPACE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    built = _cargo_run("build", "--release", "--offline", "--workspace", "--bins")
     seconds = time.monotonic() - started
     if built.returncode != 0 and "librust" not in built.stderr and "no matching package" in built.stderr:
         pytest.skip(
@@ -88,6 +89,42 @@ def _conform_json(*args: str) -> dict[str, Any]:
     assert result.returncode in (0, 1), result.stderr
     report: dict[str, Any] = json.loads(result.stdout)
     return report
+
+
+def test_cargo_test_passes(binaries: Binaries) -> None:
+    """The workspace's own tests: the JSON codec and dispatch, memvid's three
+    unit tests in wal.rs, the port's unit tests, both vector directories
+    replayed in process (and the planted bugs that replay must catch), and
+    rustfmt's layout."""
+    tested = _cargo_run("test", "--release", "--offline", "--workspace")
+    assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-4000:]
+    for test in (
+        "wal::tests::append_and_recover",  # memvid's own
+        "the_fixed_vectors_pass",
+        "the_original_vectors_pass",
+        "planted_bugs::a_port_without_the_mark_fails_on_the_region",
+        "wal::tests::the_worked_example_byte_for_byte",
+    ):
+        assert f"test {test} ... ok" in tested.stdout, test
+    formatted = _cargo_run("fmt", "--all", "--check")
+    # rustfmt ships with rustup's toolchains, not with every cargo.
+    if "no such command" not in formatted.stderr:
+        assert formatted.returncode == 0, formatted.stdout[-3000:]
+
+
+def test_the_port_replays_the_fixed_vectors(binaries: Binaries) -> None:
+    result = _walcheck("conform", "--vectors", "spec/vectors/fixed", "--", binaries.fixed)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "19 vectors, 0 failed" in result.stdout
+
+
+def test_the_port_conforms_to_the_fixed_model(binaries: Binaries) -> None:
+    """The Rust port of FIXED: every answer, region byte (D6's marks included)
+    and state equals the FIXED model's, and the oracle finds G1-G6 kept."""
+    report = _conform_json("--examples", str(TRACES), "--seed", "13", "--", binaries.fixed)
+    assert report["ok"], json.dumps(report["failures"], indent=1)[:4000]
+    assert report["examples"] == TRACES
+    assert report["states_compared"] > 0 and report["crash_images"] > 0 and report["growths"] > 0
 
 
 def test_original_conforms_to_the_original_model(binaries: Binaries) -> None:

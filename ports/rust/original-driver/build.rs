@@ -18,10 +18,7 @@ fn main() {
     };
     println!("cargo:rerun-if-changed={}", source.display());
     let code = fs::read(&source).unwrap_or_else(|error| {
-        panic!(
-            "cannot read memvid's wal.rs at {}: {error}; set MEMVID_WAL_RS to its path",
-            source.display()
-        )
+        panic!("cannot read memvid's wal.rs at {}: {error}; set MEMVID_WAL_RS to its path", source.display())
     });
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     let copy = out.join("embedded_wal.rs");

@@ -347,7 +347,9 @@ mod tests {
 
     #[test]
     fn refuses_what_the_protocol_has_not() {
-        for bad in ["{", "-1", "1.5", "18446744073709551616", "{\"a\" 1}", "[1,]", "\"\\ud800\"", "01", "{} x"] {
+        for bad in
+            ["{", "-1", "1.5", "18446744073709551616", "{\"a\" 1}", "[1,]", "\"\\ud800\"", "01", "{} x"]
+        {
             assert!(parse(bad).is_err(), "{bad} parsed");
         }
     }

@@ -9,6 +9,7 @@
 //! so that every Rust driver answers it the same way.
 
 pub mod json;
+pub mod memvid;
 pub mod vectors;
 
 use std::io::{BufRead, Write};
@@ -74,15 +75,7 @@ pub struct OpenRequest {
 }
 
 /// The volatile fields of an open WAL (S1.2), for the optional `state` request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct State {
-    pub write_head: u64,
-    pub checkpoint_head: u64,
-    pub pending_bytes: u64,
-    pub sequence: u64,
-    pub checkpoint_sequence: u64,
-    pub appends_since_checkpoint: u64,
-}
+pub use memvid_wal::VolatileState as State;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
@@ -148,7 +141,7 @@ fn hex_decode(text: &str) -> Result<Vec<u8>, Failure> {
         _ => None,
     };
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(protocol_error("payload: odd number of hex digits"));
     }
     bytes
@@ -242,10 +235,9 @@ impl<P: Port> Driver<P> {
         }
         let port = &mut self.port;
         Ok(match op {
-            "hello" => vec![
-                ("protocol".into(), Value::Int(PROTOCOL)),
-                ("name".into(), Value::Str(port.name())),
-            ],
+            "hello" => {
+                vec![("protocol".into(), Value::Int(PROTOCOL)), ("name".into(), Value::Str(port.name()))]
+            }
             "open" => {
                 if port.is_open() {
                     return Err(Failure::new("AlreadyOpen", "open: a WAL is already open; close it first"));
@@ -307,7 +299,9 @@ impl<P: Port> Driver<P> {
             }
             "state" => match port.state() {
                 Some(state) => state_value(state),
-                None => return Err(Failure::new("Unsupported", "state: the private fields are not reachable")),
+                None => {
+                    return Err(Failure::new("Unsupported", "state: the private fields are not reachable"))
+                }
             },
             "quit" => vec![],
             other => return Err(Failure::new("Unsupported", format!("unknown op {other:?}"))),

@@ -28,7 +28,7 @@ fn hex(text: &str) -> Result<Vec<u8>, String> {
 fn write_file(path: &Path, offset: usize, region: &[u8]) -> Result<(), String> {
     let mut bytes = vec![PREFIX_BYTE; offset];
     bytes.extend_from_slice(region);
-    bytes.extend(std::iter::repeat(SUFFIX_BYTE).take(SUFFIX_SIZE));
+    bytes.extend(std::iter::repeat_n(SUFFIX_BYTE, SUFFIX_SIZE));
     fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -100,7 +100,8 @@ pub fn replay<P: Port>(vector: &Path, driver: &mut Driver<P>, workdir: &Path) ->
         }
         if let (true, Some(state @ Value::Object(_))) = (supports_state, step.get("state")) {
             let mut answer = driver.answer(&json::parse(r#"{"op": "state"}"#)?);
-            if answer.get("error").and_then(|e| e.get("kind")).and_then(Value::as_str) == Some("Unsupported") {
+            if answer.get("error").and_then(|e| e.get("kind")).and_then(Value::as_str) == Some("Unsupported")
+            {
                 supports_state = false;
                 continue;
             }
@@ -159,4 +160,18 @@ pub fn replay_directory<P: Port>(
     } else {
         Err(errors)
     }
+}
+
+/// [`replay_directory`] over a temporary directory of its own: the vectors of
+/// `design` (`fixed` or `original`) in this repository's spec/vectors.
+pub fn replay_repository_vectors<P: Port>(
+    design: &str,
+    make: impl FnMut() -> Driver<P>,
+) -> Result<(usize, Replayed), Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let workdir = std::env::temp_dir().join(format!("walproto-vectors-{design}-{}", std::process::id()));
+    fs::create_dir_all(&workdir).map_err(|e| vec![e.to_string()])?;
+    let result = replay_directory(&root.join("spec/vectors").join(design), make, &workdir);
+    let _ = fs::remove_dir_all(&workdir);
+    result
 }

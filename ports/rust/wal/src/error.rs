@@ -1,4 +1,4 @@
-//! The variants of memvid's `MemvidError` that wal.rs produces, with
+//! The variants of memvid's `MemvidError` that its wal.rs produces, with
 //! memvid's Display texts (spec/semantics.md S4), and `crate::error::Result`.
 
 use std::fmt;

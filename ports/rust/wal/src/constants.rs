@@ -1,5 +1,4 @@
-//! The constants memvid's wal.rs takes from `crate::constants` (memvid's
-//! src/constants.rs; spec/semantics.md S0).
+//! The constants of spec/semantics.md S0, with memvid's names (src/constants.rs).
 
 pub const WAL_OFFSET: u64 = 4096;
 pub const WAL_CHECKPOINT_THRESHOLD: f64 = 0.75;

@@ -1,0 +1,740 @@
+//! `EmbeddedWal`, FIXED (spec/semantics.md S3, spec/faults.md R1-R7).
+
+use std::fs::File;
+use std::io;
+
+use crate::constants::{WAL_CHECKPOINT_PERIOD, WAL_CHECKPOINT_THRESHOLD};
+use crate::error::{MemvidError, Result};
+use crate::types::Header;
+
+/// F2.1: sequence u64, length u32, 4 reserved bytes, blake3-256 of the payload.
+pub const ENTRY_HEADER_SIZE: u64 = 8 + 4 + 4 + 32;
+const HEADER_LEN: usize = 48;
+/// F2.1, D6: the reserved bytes of a record written while every byte of the
+/// region before it was durable (R7). Anything else makes no claim.
+pub const SYNCED_BEFORE_MARK: [u8; 4] = *b"SYNC";
+
+const REASON_WAL_SIZE_ZERO: &str = "wal_size must be non-zero";
+const REASON_READ_ONLY: &str = "wal is read-only; reopen memory with write access";
+const REASON_PAYLOAD_TOO_LARGE: &str = "WAL payload too large";
+const REASON_PAYLOAD_EMPTY: &str = "WAL payload empty"; // D4
+const REASON_SEQUENCE_EXHAUSTED: &str = "WAL sequence exhausted"; // D2
+const REASON_TOO_SMALL: &str = "embedded WAL region too small for entry";
+const REASON_FULL: &str = "embedded WAL region full";
+const REASON_LENGTH_INVALID: &str = "wal record length invalid";
+const REASON_CHECKSUM: &str = "wal record checksum mismatch";
+const REASON_SEQUENCE_BREAK: &str = "wal record sequence out of order"; // R5, R7
+const REASON_SHORT_READ: &str = "failed to fill whole buffer";
+const REASON_STORAGE_FAILED: &str =
+    "an earlier write or sync of the WAL failed; reopen the WAL before writing again"; // R6
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WalStats {
+    pub region_size: u64,
+    pub pending_bytes: u64,
+    pub appends_since_checkpoint: u64,
+    pub sequence: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalRecord {
+    pub sequence: u64,
+    pub payload: Vec<u8>,
+}
+
+/// What a scan does with an entry that breaks the log (R5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recovery {
+    /// R1, R2: a torn tail or a leftover of an earlier pass ends the log,
+    /// unless a later marked record proves the break is damage (R7).
+    #[default]
+    TolerateTornTail,
+    /// `WalCorruption` at the first invalid entry or sequence break: for
+    /// checking a file that was closed cleanly.
+    Strict,
+}
+
+/// The volatile fields of S1.2, for tests and conformance drivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolatileState {
+    pub write_head: u64,
+    pub checkpoint_head: u64,
+    pub pending_bytes: u64,
+    pub sequence: u64,
+    pub checkpoint_sequence: u64,
+    pub appends_since_checkpoint: u64,
+}
+
+#[derive(Debug)]
+pub struct EmbeddedWal {
+    file: File,
+    region_offset: u64,
+    region_size: u64,
+    /// In `[0, region_size]`: `region_size` means "used up to the end; the next
+    /// append wraps" (D1), never reduced modulo the size.
+    write_head: u64,
+    checkpoint_head: u64,
+    pending_bytes: u64,
+    sequence: u64,
+    checkpoint_sequence: u64,
+    appends_since_checkpoint: u64,
+    read_only: bool,
+    skip_sync: bool,
+    recovery: Recovery,
+    /// R6: a write or sync failed; nothing more is acknowledged until a reopen.
+    storage_failed: bool,
+    /// R7: nothing was written below the write head since the last sync, so
+    /// every byte before the next record is durable; the next record says so.
+    synced_below_head: bool,
+}
+
+/// A record the scan accepted, by where it lies in the region buffer.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    position: usize,
+    sequence: u64,
+    length: usize,
+    marked: bool,
+}
+
+impl Found {
+    fn size(&self) -> u64 {
+        ENTRY_HEADER_SIZE + self.length as u64
+    }
+
+    fn end(&self) -> usize {
+        self.position + HEADER_LEN + self.length
+    }
+}
+
+/// F3.4: what lies at a cursor.
+enum Entry {
+    Sentinel,
+    /// Rows C1 (no end: the length is out of bounds) and C2.
+    Invalid {
+        reason: &'static str,
+        end: Option<usize>,
+    },
+    Record(Found),
+}
+
+fn entry_at(region: &[u8], cursor: usize) -> Entry {
+    let header = &region[cursor..cursor + HEADER_LEN];
+    let sequence = u64::from_le_bytes(header[..8].try_into().expect("8 bytes"));
+    let length = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as usize;
+    if sequence == 0 && length == 0 {
+        return Entry::Sentinel;
+    }
+    let start = cursor + HEADER_LEN;
+    if length == 0 || length > region.len() - start {
+        return Entry::Invalid { reason: REASON_LENGTH_INVALID, end: None };
+    }
+    let end = start + length;
+    if blake3::hash(&region[start..end]).as_bytes() != &header[16..48] {
+        return Entry::Invalid { reason: REASON_CHECKSUM, end: Some(end) };
+    }
+    Entry::Record(Found { position: cursor, sequence, length, marked: header[12..16] == SYNCED_BEFORE_MARK })
+}
+
+/// R2, R3: may a record with `sequence` follow `previous` (None: it is the
+/// region's first record)? Otherwise it is a leftover of an earlier pass.
+fn continues_log(previous: Option<u64>, sequence: u64, checkpoint_sequence: u64) -> bool {
+    match previous {
+        _ if sequence == 0 => false,
+        None => u128::from(sequence) <= u128::from(checkpoint_sequence) + 1,
+        Some(previous) => u128::from(sequence) == u128::from(previous) + 1,
+    }
+}
+
+/// R7: the broken entry that ends at `position` takes the sequence after
+/// `previous` (as the first entry, at most `checkpoint_sequence + 1`). It was
+/// durable, not torn, when the intact records after it continue that
+/// sequence up to a pending one that carries the mark.
+fn proven_durable(
+    region: &[u8],
+    mut position: usize,
+    previous: Option<u64>,
+    checkpoint_sequence: u64,
+) -> bool {
+    let mut expected: Option<u128> = previous.map(|p| u128::from(p) + 2);
+    while position + HEADER_LEN <= region.len() {
+        let Entry::Record(found) = entry_at(region, position) else {
+            return false;
+        };
+        let sequence = u128::from(found.sequence);
+        let continues = match expected {
+            None => (2..=u128::from(checkpoint_sequence) + 2).contains(&sequence),
+            Some(expected) => sequence == expected,
+        };
+        if !continues {
+            return false;
+        }
+        if found.marked && found.sequence > checkpoint_sequence {
+            return true;
+        }
+        expected = Some(sequence + 1);
+        position = found.end();
+    }
+    false
+}
+
+fn corruption(offset: usize, reason: &str) -> MemvidError {
+    MemvidError::WalCorruption { offset: offset as u64, reason: reason.into() }
+}
+
+/// S2.1 with R1-R5, R7: the records from position 0 and where the log ends.
+fn scan(region: &[u8], checkpoint_sequence: u64, recovery: Recovery) -> Result<(Vec<Found>, usize)> {
+    let strict = recovery == Recovery::Strict;
+    let mut found: Vec<Found> = Vec::new();
+    let mut cursor = 0usize;
+    while cursor + HEADER_LEN <= region.len() {
+        let previous = found.last().map(|f| f.sequence);
+        match entry_at(region, cursor) {
+            Entry::Sentinel => break,
+            Entry::Invalid { reason, end } => {
+                let proven =
+                    end.is_some_and(|end| proven_durable(region, end, previous, checkpoint_sequence));
+                if strict || proven {
+                    return Err(corruption(cursor, reason));
+                }
+                break; // R1: a torn tail ends the log
+            }
+            Entry::Record(record) => {
+                if !continues_log(previous, record.sequence, checkpoint_sequence) {
+                    if strict || proven_durable(region, record.end(), previous, checkpoint_sequence) {
+                        return Err(corruption(cursor, REASON_SEQUENCE_BREAK));
+                    }
+                    break; // R2, R3: a leftover of an earlier pass
+                }
+                cursor = record.end();
+                found.push(record);
+            }
+        }
+    }
+    Ok((found, cursor))
+}
+
+/// S3.4 steps 5-7 (F4), FIXED: where an entry of `entry_size` bytes goes, or
+/// why it cannot. u128 so that no header's sizes overflow.
+fn place_entry(write_head: u64, pending_bytes: u64, region_size: u64, entry_size: u64) -> Result<u64> {
+    let (head, pending, size, entry) =
+        (u128::from(write_head), u128::from(pending_bytes), u128::from(region_size), u128::from(entry_size));
+    let header = u128::from(ENTRY_HEADER_SIZE);
+    let refuse = |reason: &str| Err(MemvidError::CheckpointFailed { reason: reason.into() });
+    // D1: alone in the region the entry would leave 1..47 bytes.
+    if entry > size || (entry + header > size && entry < size) {
+        return refuse(REASON_TOO_SMALL);
+    }
+    if pending + entry > size {
+        return refuse(REASON_FULL);
+    }
+    let end = head + entry;
+    // D1: an entry fits where a sentinel fits after it, or where it ends at
+    // the region's end with every byte of the region pending.
+    let fits = end + header <= size || (end == size && pending + entry == size);
+    if fits {
+        Ok(write_head)
+    } else if pending > 0 {
+        refuse(REASON_FULL)
+    } else {
+        Ok(0)
+    }
+}
+
+/// S3.14, FIXED: the zero bytes that end the log after `write_head`: a
+/// sentinel, the tail when fewer than 48 bytes remain (never a sentinel at
+/// position 0, D1, D3), or nothing when the region is all pending.
+fn sentinel_length(write_head: u64, pending_bytes: u64, region_size: u64) -> u64 {
+    if pending_bytes >= region_size {
+        return 0;
+    }
+    (region_size - write_head).min(ENTRY_HEADER_SIZE)
+}
+
+/// F2: the 48-byte header and the payload, with D6's mark or zeros.
+fn encode_entry(sequence: u64, payload: &[u8], marked: bool, trailing_zeros: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len() + trailing_zeros);
+    bytes.extend_from_slice(&sequence.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(if marked { &SYNCED_BEFORE_MARK } else { &[0; 4] });
+    bytes.extend_from_slice(blake3::hash(payload).as_bytes());
+    bytes.extend_from_slice(payload);
+    bytes.resize(bytes.len() + trailing_zeros, 0);
+    bytes
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+}
+
+#[cfg(not(unix))]
+fn write_all_at(mut file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(mut file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buffer)
+}
+
+fn short_read() -> MemvidError {
+    MemvidError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, REASON_SHORT_READ))
+}
+
+impl EmbeddedWal {
+    /// S3.2: open the region the header names, for writing.
+    pub fn open(file: &File, header: &Header) -> Result<Self> {
+        Self::open_with_recovery(file, header, false, Recovery::default())
+    }
+
+    /// S3.3: open for reading; writes nothing, ever.
+    pub fn open_read_only(file: &File, header: &Header) -> Result<Self> {
+        Self::open_with_recovery(file, header, true, Recovery::default())
+    }
+
+    /// S3.2, S3.3 with a recovery mode (R5).
+    pub fn open_with_recovery(
+        file: &File,
+        header: &Header,
+        read_only: bool,
+        recovery: Recovery,
+    ) -> Result<Self> {
+        if header.wal_size == 0 {
+            return Err(MemvidError::InvalidHeader { reason: REASON_WAL_SIZE_ZERO.into() });
+        }
+        let mut wal = Self {
+            file: file.try_clone()?,
+            region_offset: header.wal_offset,
+            region_size: header.wal_size,
+            write_head: 0,
+            checkpoint_head: header.wal_checkpoint_pos % header.wal_size,
+            pending_bytes: 0,
+            sequence: header.wal_sequence,
+            checkpoint_sequence: header.wal_sequence,
+            appends_since_checkpoint: 0,
+            read_only,
+            skip_sync: false,
+            recovery,
+            storage_failed: false,
+            // R7: unknown at open (a killed writer may have left unsynced
+            // writes anywhere), so no claim.
+            synced_below_head: false,
+        };
+        let region = wal.read_region()?;
+        let (found, scan_end) = scan(&region, wal.checkpoint_sequence, recovery)?;
+        wal.pending_bytes = wal.pending_of(&found);
+        let last = found.last().map_or(header.wal_sequence, |f| f.sequence);
+        let mut head = scan_end as u64;
+        wal.sequence = last;
+        if last < header.wal_sequence {
+            // R4: the header outlived records it covers; what is left is
+            // checkpointed, so the log restarts at position 0.
+            wal.sequence = header.wal_sequence;
+            head = 0;
+        }
+        wal.write_head = head; // D1: not reduced modulo the size
+        wal.maybe_write_sentinel()?;
+        Ok(wal)
+    }
+
+    /// S3.4: append one record; returns its sequence.
+    pub fn append_entry(&mut self, payload: &[u8]) -> Result<u64> {
+        self.assert_writable()?;
+        self.assert_storage_healthy()?;
+        let refuse = |reason: &str| Err(MemvidError::CheckpointFailed { reason: reason.into() });
+        if u32::try_from(payload.len()).is_err() {
+            return refuse(REASON_PAYLOAD_TOO_LARGE);
+        }
+        if payload.is_empty() {
+            return refuse(REASON_PAYLOAD_EMPTY); // D4
+        }
+        if self.sequence == u64::MAX {
+            return refuse(REASON_SEQUENCE_EXHAUSTED); // D2
+        }
+        let entry_size = ENTRY_HEADER_SIZE + payload.len() as u64;
+        let position = place_entry(self.write_head, self.pending_bytes, self.region_size, entry_size)?;
+        self.write_head = position;
+        let end = position + entry_size;
+        let pending = self.pending_bytes + entry_size;
+        // D5: the entry and the zeros after it in one write, then one sync, so
+        // the sentinel is durable when the append returns.
+        let zeros = sentinel_length(end, pending, self.region_size);
+        // D6: the record carries the flag as it is before this write.
+        let bytes = encode_entry(self.sequence + 1, payload, self.synced_below_head, zeros as usize);
+        self.synced_below_head = false;
+        self.write(position, &bytes)?;
+        if !self.skip_sync {
+            self.sync()?;
+        }
+        self.write_head = end; // D1: may rest at the region's end
+        self.pending_bytes = pending;
+        self.sequence += 1;
+        self.appends_since_checkpoint = self.appends_since_checkpoint.saturating_add(1);
+        Ok(self.sequence)
+    }
+
+    /// S3.7.
+    #[must_use]
+    pub fn should_checkpoint(&self) -> bool {
+        if self.read_only {
+            return false;
+        }
+        let occupancy = self.pending_bytes as f64 / self.region_size as f64;
+        occupancy >= WAL_CHECKPOINT_THRESHOLD || self.appends_since_checkpoint >= WAL_CHECKPOINT_PERIOD
+    }
+
+    /// S3.5: everything appended is applied; the checkpoint goes into
+    /// `header`, which the caller writes to the file and syncs (S3.6).
+    pub fn record_checkpoint(&mut self, header: &mut Header) -> Result<()> {
+        self.assert_writable()?;
+        self.assert_storage_healthy()?;
+        self.checkpoint_head = self.write_head % self.region_size;
+        self.pending_bytes = 0;
+        self.appends_since_checkpoint = 0;
+        self.checkpoint_sequence = self.sequence;
+        header.wal_checkpoint_pos = self.checkpoint_head;
+        header.wal_sequence = self.checkpoint_sequence;
+        self.maybe_write_sentinel()
+    }
+
+    /// S3.9.
+    pub fn pending_records(&mut self) -> Result<Vec<WalRecord>> {
+        self.records_after(self.checkpoint_sequence)
+    }
+
+    /// S3.8: rescan; the records above `sequence`, in region order.
+    pub fn records_after(&mut self, sequence: u64) -> Result<Vec<WalRecord>> {
+        let region = self.read_region()?;
+        let (found, scan_end) = scan(&region, self.checkpoint_sequence, self.recovery)?;
+        let mut head = scan_end as u64;
+        if let Some(last) = found.last() {
+            self.sequence = last.sequence;
+            if self.sequence < self.checkpoint_sequence {
+                (self.sequence, head) = (self.checkpoint_sequence, 0); // R4, as at open
+            }
+        }
+        self.pending_bytes = self.pending_of(&found);
+        if head > self.write_head {
+            self.synced_below_head = false; // R7: bytes below the head it did not write
+        }
+        self.write_head = head;
+        self.maybe_write_sentinel()?;
+        Ok(found
+            .iter()
+            .filter(|f| f.sequence > sequence)
+            .map(|f| WalRecord {
+                sequence: f.sequence,
+                payload: region[f.position + HEADER_LEN..f.end()].to_vec(),
+            })
+            .collect())
+    }
+
+    /// S3.10.
+    #[must_use]
+    pub fn stats(&self) -> WalStats {
+        WalStats {
+            region_size: self.region_size,
+            pending_bytes: self.pending_bytes,
+            appends_since_checkpoint: self.appends_since_checkpoint,
+            sequence: self.sequence,
+        }
+    }
+
+    #[must_use]
+    pub fn region_offset(&self) -> u64 {
+        self.region_offset
+    }
+
+    #[must_use]
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// S3.13.
+    pub fn set_skip_sync(&mut self, skip: bool) {
+        self.skip_sync = skip;
+    }
+
+    /// S3.13: make every append so far durable.
+    pub fn flush(&mut self) -> Result<()> {
+        self.assert_storage_healthy()?;
+        self.sync()
+    }
+
+    /// The volatile fields (S1.2), for tests and conformance drivers.
+    #[must_use]
+    pub fn volatile_state(&self) -> VolatileState {
+        VolatileState {
+            write_head: self.write_head,
+            checkpoint_head: self.checkpoint_head,
+            pending_bytes: self.pending_bytes,
+            sequence: self.sequence,
+            checkpoint_sequence: self.checkpoint_sequence,
+            appends_since_checkpoint: self.appends_since_checkpoint,
+        }
+    }
+
+    fn assert_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(MemvidError::Lock(REASON_READ_ONLY.into()));
+        }
+        Ok(())
+    }
+
+    /// R6: after a failed write or sync the kernel may have dropped the
+    /// dirty pages, so a later sync that succeeds proves nothing about them.
+    fn assert_storage_healthy(&self) -> Result<()> {
+        if self.storage_failed {
+            return Err(MemvidError::Io(io::Error::other(REASON_STORAGE_FAILED)));
+        }
+        Ok(())
+    }
+
+    fn storage_error(&mut self, error: io::Error) -> MemvidError {
+        self.storage_failed = true; // R6
+        self.synced_below_head = false; // R7: what reached the media is unknown
+        MemvidError::Io(error)
+    }
+
+    fn pending_of(&self, found: &[Found]) -> u64 {
+        found.iter().filter(|f| f.sequence > self.checkpoint_sequence).map(Found::size).sum()
+    }
+
+    /// The whole region in one read (S1.4): a scan walks it in memory rather
+    /// than making system calls per record. A file shorter than the region
+    /// fails before anything is allocated for what it does not hold.
+    fn read_region(&self) -> Result<Vec<u8>> {
+        let end = self.region_offset.checked_add(self.region_size).ok_or_else(short_read)?;
+        if self.file.metadata()?.len() < end {
+            return Err(short_read());
+        }
+        let size = usize::try_from(self.region_size).map_err(|_| short_read())?;
+        let mut region = vec![0u8; size];
+        read_exact_at(&self.file, &mut region, self.region_offset).map_err(|error| {
+            if error.kind() == io::ErrorKind::UnexpectedEof {
+                short_read()
+            } else {
+                MemvidError::Io(error)
+            }
+        })?;
+        Ok(region)
+    }
+
+    fn write(&mut self, position: u64, bytes: &[u8]) -> Result<()> {
+        self.assert_writable()?;
+        let result = write_all_at(&self.file, bytes, self.region_offset + position);
+        result.map_err(|error| self.storage_error(error))
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.file.sync_all().map_err(|error| self.storage_error(error))?;
+        self.synced_below_head = true; // R7: every byte written so far is durable
+        Ok(())
+    }
+
+    /// S3.14: the zeros that end the log at the write head. They lie at or
+    /// after it, so they leave R7's flag as it is.
+    fn maybe_write_sentinel(&mut self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let length = sentinel_length(self.write_head, self.pending_bytes, self.region_size);
+        if length > 0 {
+            self.write(self.write_head, &vec![0u8; length as usize])?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A file as memvid's create leaves it: a header's worth of bytes, then
+    /// the zeroed region.
+    fn prepared(size: u64) -> (File, Header) {
+        let file = tempfile_in_target();
+        file.set_len(4096 + size).expect("set_len");
+        let header = Header {
+            magic: *b"MV2\0",
+            version: 0x0201,
+            footer_offset: 0,
+            wal_offset: 4096,
+            wal_size: size,
+            wal_checkpoint_pos: 0,
+            wal_sequence: 0,
+            toc_checksum: [0; 32],
+        };
+        (file, header)
+    }
+
+    fn tempfile_in_target() -> File {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir();
+        let path =
+            dir.join(format!("memvid-wal-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let file =
+            File::options().read(true).write(true).create(true).truncate(true).open(&path).expect("create");
+        std::fs::remove_file(&path).expect("unlink");
+        file
+    }
+
+    fn region(file: &File, size: u64) -> Vec<u8> {
+        let mut bytes = vec![0u8; size as usize];
+        read_exact_at(file, &mut bytes, 4096).expect("read");
+        bytes
+    }
+
+    fn commit(wal: &mut EmbeddedWal, header: &mut Header) {
+        wal.pending_records().expect("pending");
+        wal.record_checkpoint(header).expect("checkpoint");
+    }
+
+    /// spec/format.md F5: record 1's header, and the FIXED region after steps 8 and 9.
+    #[test]
+    fn the_worked_example_byte_for_byte() {
+        let (file, mut header) = prepared(256);
+        let mut wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert_eq!(wal.append_entry(&[b'A'; 100]).unwrap(), 1);
+        assert_eq!(
+            hex(&region(&file, 256)[..48]),
+            "0100000000000000640000000000000034\
+95f7ff20bb0cfc080d3658207ad92c3b76e962ab0b80dc0aab35d3fa1552dc"
+        );
+        commit(&mut wal, &mut header);
+        assert_eq!(wal.append_entry(&[b'B'; 12]).unwrap(), 2);
+        let full = wal.append_entry(&[b'C'; 40]).unwrap_err();
+        assert_eq!(full.to_string(), "Unable to checkpoint embedded WAL: embedded WAL region full");
+        commit(&mut wal, &mut header);
+        assert_eq!(wal.append_entry(&[b'C'; 40]).unwrap(), 3); // wraps
+        commit(&mut wal, &mut header);
+        assert_eq!((header.wal_checkpoint_pos, header.wal_sequence), (88, 3));
+        let after_8 = region(&file, 256);
+        assert_eq!(&after_8[12..16], b"SYNC");
+        assert_eq!(&after_8[160..164], b"SYNC");
+        assert_eq!(&after_8[88..136], &[0; 48]);
+        // Step 9: FIXED wraps where the original would leave 20 bytes (F3.2, D1).
+        assert_eq!(wal.append_entry(&[b'D'; 100]).unwrap(), 4);
+        let after_9 = region(&file, 256);
+        assert_eq!(hex(&after_9[..16]), "04000000000000006400000053594e43");
+        assert_eq!(&after_9[148..196], &[0; 48]);
+        assert_eq!(wal.volatile_state().write_head, 148);
+        let pending = wal.pending_records().unwrap();
+        assert_eq!(pending, vec![WalRecord { sequence: 4, payload: vec![b'D'; 100] }]);
+    }
+
+    #[test]
+    fn the_refusals_of_s3_4_in_order() {
+        let (file, header) = prepared(100);
+        let mut wal = EmbeddedWal::open(&file, &header).unwrap();
+        let reason = |error: MemvidError| error.to_string();
+        assert!(reason(wal.append_entry(b"").unwrap_err()).ends_with("WAL payload empty"));
+        // 48 + 5 = 53 > 100 - 48: alone it would leave 47 bytes (D1).
+        assert!(reason(wal.append_entry(&[1; 5]).unwrap_err()).ends_with("too small for entry"));
+        assert_eq!(wal.append_entry(&[1; 4]).unwrap(), 1);
+        assert!(reason(wal.append_entry(&[1; 4]).unwrap_err()).ends_with("region full"));
+        let mut read_only = EmbeddedWal::open_read_only(&file, &header).unwrap();
+        assert!(matches!(read_only.append_entry(b"x"), Err(MemvidError::Lock(_))));
+        let zero = Header { wal_size: 0, ..header.clone() };
+        assert!(matches!(EmbeddedWal::open(&file, &zero), Err(MemvidError::InvalidHeader { .. })));
+    }
+
+    #[test]
+    fn the_sequence_is_exhausted_not_wrapped() {
+        let (file, mut header) = prepared(400);
+        header.wal_sequence = u64::MAX - 1;
+        let mut wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert_eq!(wal.append_entry(b"last").unwrap(), u64::MAX);
+        let error = wal.append_entry(b"one more").unwrap_err();
+        assert!(error.to_string().ends_with("WAL sequence exhausted"), "{error}");
+    }
+
+    #[test]
+    fn a_short_file_is_an_io_error() {
+        let (file, header) = prepared(400);
+        file.set_len(4096 + 200).unwrap();
+        let error = EmbeddedWal::open(&file, &header).unwrap_err();
+        assert_eq!(error.to_string(), "I/O error: failed to fill whole buffer");
+    }
+
+    /// R1 and R7: a torn tail ends the log; the same damage under a later
+    /// marked, pending record is reported (strict mode reports both).
+    #[test]
+    fn damage_a_marked_record_proves_is_reported() {
+        let (file, header) = prepared(400);
+        let mut wal = EmbeddedWal::open(&file, &header).unwrap();
+        wal.append_entry(b"first").unwrap(); // unmarked: the first append after open
+        wal.append_entry(b"second").unwrap(); // marked: the first was synced
+        drop(wal);
+        assert_eq!(&region(&file, 400)[53 + 12..53 + 16], b"SYNC");
+        // Flip a payload byte of record 1.
+        let mut writer = file.try_clone().unwrap();
+        std::io::Seek::seek(&mut writer, std::io::SeekFrom::Start(4096 + 48)).unwrap();
+        writer.write_all(b"F").unwrap();
+        let error = EmbeddedWal::open_read_only(&file, &header).unwrap_err();
+        assert_eq!(error.to_string(), "Embedded WAL is corrupted at offset 0: wal record checksum mismatch");
+        // Without the mark the same bytes are a torn tail: the log ends at 0.
+        let mut unmarked = region(&file, 400);
+        unmarked[53 + 12..53 + 16].copy_from_slice(&[0; 4]);
+        let (found, end) = scan(&unmarked, 0, Recovery::TolerateTornTail).unwrap();
+        assert!(found.is_empty() && end == 0);
+        assert!(scan(&unmarked, 0, Recovery::Strict).is_err());
+    }
+
+    /// R2, R3, R4 on hand-made regions.
+    #[test]
+    fn leftovers_and_a_header_that_outlived_its_records() {
+        let mut bytes = encode_entry(5, b"five", false, 0);
+        bytes.extend(encode_entry(3, b"stale", false, 0));
+        bytes.resize(200, 0);
+        // The first record may be at most checkpoint + 1 (R3), and each next one more (R2).
+        let (found, end) = scan(&bytes, 4, Recovery::TolerateTornTail).unwrap();
+        assert_eq!((found.len(), end), (1, 52));
+        assert!(scan(&bytes, 3, Recovery::TolerateTornTail).unwrap().0.is_empty());
+        let error = scan(&bytes, 4, Recovery::Strict).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Embedded WAL is corrupted at offset 52: wal record sequence out of order"
+        );
+        // R4: the header says 9; the region ends after record 5: restart at 0.
+        let (file, mut header) = prepared(200);
+        write_all_at(&file, &bytes, 4096).unwrap();
+        header.wal_sequence = 9;
+        let mut wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert_eq!(wal.volatile_state().write_head, 0);
+        assert_eq!(wal.append_entry(b"ten").unwrap(), 10);
+    }
+
+    #[test]
+    fn placement_never_ends_in_the_last_47_bytes() {
+        for size in [40u64, 47, 48, 49, 96, 97, 100, 160, 256] {
+            for pending in 0..=size {
+                for head in pending..=size {
+                    for entry in 48..=size + 1 {
+                        if let Ok(at) = place_entry(head, pending, size, entry) {
+                            let end = at + entry;
+                            assert!(end + 48 <= size || (end == size && pending + entry == size));
+                            assert!(at == head || pending == 0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
