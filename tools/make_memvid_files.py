@@ -153,6 +153,62 @@ def pending_batch(sdk: Any, path: Path) -> Did:
     raise AssertionError("unreachable")
 
 
+ENTRY_HEADER = 48  # spec/format.md F2.1
+
+
+def _log_end(path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """(wal_size, the log's end, [(sequence, position, length)]) as memvid's scan reads it."""
+    from reference import decode_header, scan_region
+
+    raw = path.read_bytes()
+    header = decode_header(raw[:4096])
+    found, end = scan_region(raw[header.wal_offset : header.wal_offset + header.wal_size])
+    return header.wal_size, end, [(r.sequence, r.position, len(r.payload)) for r in found]
+
+
+def _put_and_close(sdk: Any, path: Path, index: int, text: str) -> None:
+    memory = sdk.use("basic", str(path), enable_lex=False)
+    _put(memory, index, text)
+    memory.close()
+
+
+def _frame_count(sdk: Any, path: Path) -> int:
+    memory = sdk.use("basic", str(path), read_only=True, enable_lex=False)
+    try:
+        count: int = memory.stats()["frame_count"]
+    finally:
+        memory.close()
+    return count
+
+
+def d1_lost_put(sdk: Any, path: Path) -> Did:
+    """A put memvid acknowledges and loses (spec/defects.md D1): three puts of 5,000
+    characters, puts of 2,000 until the 64 KiB region is nearly full, then one sized
+    so that its frame record ends about 20 bytes before the region's end (a frame
+    is its text and about 170 bytes); memvid writes its sentinel at position 0."""
+    memory = _create(sdk, path)
+    for index in range(3):
+        _put(memory, index, "a" * 5000)
+    memory.close()
+    index = 3
+    size, end, _ = _log_end(path)
+    while end + 2 * (2000 + 218 + 804) < size:
+        _put_and_close(sdk, path, index, "c" * 2000)
+        index += 1
+        size, end, _ = _log_end(path)
+    length = size - 20 - end - ENTRY_HEADER - 170
+    before = _frame_count(sdk, path)
+    _put_and_close(sdk, path, index, "d" * length)
+    return {
+        "puts": index + 1,
+        "last_put_length": length,
+        "lost_frame_position": end,
+        "frames_before_last_put": before,
+        "frames_after_last_put": _frame_count(sdk, path),
+        "closed": True,
+    }
+
+
 def _under_size_limit(path: Path, calls: Sequence[Callable[[], object]]) -> list[str]:
     """Make each call with the file size capped at its current size (the process
     never lifts the cap); for each, "ok" or the error it raised."""
@@ -188,6 +244,7 @@ RECIPES: dict[str, Callable[[Any, Path], Did]] = {
     "unclosed": unclosed,
     "pending": pending,
     "pending_batch": pending_batch,
+    "d1_lost_put": d1_lost_put,
 }
 
 

@@ -99,7 +99,8 @@ def find_evidence(
                 f"{len(reused)} intact entries past the log's end repeat a sequence of the log (or of "
                 "another entry past the end) with other bytes: the sequence was issued twice, so the "
                 "writer had lost the earlier record. Explained by D1 (after memvid's sentinel erased the "
-                "log, a reopen falls back to the checkpoint and reissues the lost sequences, G3) or C3 "
+                "log, its next scan, a commit's or a reopen's, finds nothing, falls back to the "
+                "checkpoint and reissues the lost sequences, G3) or C3 "
                 "(a header that outlived its records restarts the sequence below the checkpoint)",
             )
         )
@@ -144,14 +145,16 @@ def space(log: list[Entry], log_end: LogEnd, region_size: int) -> Space:
 
 @dataclass(frozen=True)
 class Doctor:
-    """I7: memvid's doctor (src/memvid/doctor.rs) opens the WAL for writing with
-    memvid's code and asks for the pending records. On an error it zeroes the whole
-    region and sets wal_checkpoint_pos and wal_sequence to 0; otherwise it replays
-    what that open found pending."""
+    """I7, spec/semantics.md S9.9: memvid's doctor (src/memvid/doctor.rs) opens the
+    WAL for writing with memvid's code and asks for the pending records. On an error
+    it zeroes the whole region and sets wal_checkpoint_pos and wal_sequence to 0
+    (try_recover_from_wal_corruption); otherwise the memory's open replays what that
+    open finds pending. Every repair ends with reset_wal, which zeroes the region and
+    both header fields again, so sequences start again at 1 (M3)."""
 
     action: str  # "zero the region", "replay", "nothing"
     # Sequences of acknowledged, unapplied records that are gone after it: all of them
-    # when it zeroes the region, else those its open does not reach.
+    # when it zeroes the region (M2), else those its open does not reach.
     lost: tuple[int, ...]
     replayed: tuple[int, ...]
     summary: str
@@ -169,30 +172,31 @@ def doctor(
         {entry.sequence for entry in log if entry.checksum_ok and entry.status == PENDING}
         | {entry.sequence for entry in past if entry.sequence > checkpoint_sequence}
     )
+    reset = "; its repair ends with reset_wal, and sequences start again at 1 (spec/defects.md M3)"
     if original_writing.error is not None:
+        listed = f" (sequences {_sequence_list(unapplied)})" if unapplied else ""
         return Doctor(
             "zero the region",
             tuple(unapplied),
             (),
             f"memvid's open fails ({original_writing.error}), so the doctor zeroes the whole region "
             f"[{region_offset}, {region_offset + region_size}), sets wal_checkpoint_pos and "
-            f"wal_sequence to 0, writes the header and syncs: every record in the region is discarded, "
-            f"{len(unapplied)} of them acknowledged and never applied"
-            + (f" (sequences {_sequence_list(unapplied)})" if unapplied else "")
-            + ", and the next put is issued sequence 1 again",
+            f"wal_sequence to 0, writes the header and syncs once: every record in the region is "
+            f"discarded, {len(unapplied)} of them acknowledged and never applied{listed} "
+            f"(spec/defects.md M2){reset}",
         )
     replayed = original_writing.pending or ()
     lost = [sequence for sequence in unapplied if sequence not in replayed]
     if replayed:
         summary = f"the doctor replays the {len(replayed)} pending records ({_sequence_list(replayed)})"
     else:
-        summary = "the doctor finds nothing pending in the WAL and leaves it alone"
+        summary = "the doctor finds nothing pending in the WAL"
     if lost:
         summary += (
             f"; {len(lost)} acknowledged, unapplied records ({_sequence_list(lost)}) are not among "
             "them: memvid's open does not reach them"
         )
-    return Doctor("replay" if replayed else "nothing", tuple(lost), tuple(replayed), summary)
+    return Doctor("replay" if replayed else "nothing", tuple(lost), tuple(replayed), summary + reset)
 
 
 def _sequence_list(sequences: list[int] | tuple[int, ...], shown: int = 10) -> str:
