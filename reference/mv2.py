@@ -54,8 +54,9 @@ def commit(
 
 def grow_region(storage: Storage, header: Header, new_size: int) -> None:
     """S3.11: memvid's growth, on a closed WAL. Every byte after the old region
-    moves forward by the growth, the new part of the region is zeroed, the
-    header gets the new size, and the file is synced. The caller reopens."""
+    moves forward by the growth, the new part of the region is zeroed, the file
+    is synced, the header gets the new size, and the file is synced again (one
+    sync more than memvid, spec/persistence.md PM12). The caller reopens."""
     old_size = header.wal_size
     if new_size <= old_size:
         raise ValueError(f"new region size {new_size} must exceed the current {old_size}")
@@ -69,6 +70,11 @@ def grow_region(storage: Storage, header: Header, new_size: int) -> None:
         storage.write_at(start + growth, storage.read_at(start, cursor - start))
         cursor = start
     _write_zeros(storage, old_end, growth)
+    # spec/persistence.md PM4, PM12: the moved bytes, the zeros and the file's new
+    # size must be durable before the header that names the larger region; one
+    # sync after both (memvid's order) lets a power loss keep the header and not
+    # the size, and the region then runs past the end of the file (unopenable).
+    storage.sync()
     header.wal_size = new_size
     if header.footer_offset >= old_end:
         header.footer_offset += growth

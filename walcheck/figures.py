@@ -80,6 +80,20 @@ CONFORM_REQUESTS: Final = "conform: requests compared with the model"
 CONFORM_CRASH_IMAGES: Final = "conform: crash images a driver recovered"
 VECTORS_REPLAYED: Final = "conformance vectors a driver replayed"
 
+# Counted by walcheck.real.syscalls.campaign, state by state, as each reader's outcome is
+# checked by the oracle (spec/persistence.md): the reference's own writer's recorded calls
+# (FIXED: FIXED's tolerant reader; ORIGINAL: memvid's design reading the same states), and
+# memvid-sdk's recorded calls read back by memvid-sdk.
+REAL_CALL_STATES: Final = "recorded-call crash states checked"
+REAL_CALL_ACKNOWLEDGED: Final = "acknowledged records checked in recorded-call crash states"
+REAL_CALL_LOST: Final = "recorded-call crash states losing acknowledged records"
+REAL_CALL_UNOPENABLE: Final = "recorded-call crash states left unopenable"
+REAL_CALL_WRONG: Final = "recorded-call crash states returning wrong records"
+MEMVID_CALL_STATES: Final = "memvid-sdk recorded-call crash states checked"
+MEMVID_CALL_LOST: Final = "memvid-sdk recorded-call crash states losing acknowledged documents"
+MEMVID_CALL_UNOPENABLE: Final = "memvid-sdk recorded-call crash states left unopenable"
+MEMVID_CALL_WRONG: Final = "memvid-sdk recorded-call crash states returning wrong documents"
+
 # The failures a FIXED crash recovery must never show, crash images and killed files alike.
 FAILURES: Final = (
     (CRASH_LOST, KILLED_FILES_LOSING),
@@ -269,6 +283,20 @@ ROWS: Final = (
             FAILURES,
             strict=True,
         )
+    ),
+    _row(
+        "recorded real calls, reference's writer (FIXED): crash states / acknowledged checked",
+        FIXED,
+        *(REAL_CALL_STATES, REAL_CALL_ACKNOWLEDGED),
+    ),
+    *_each(
+        "recorded real calls, reference's writer ({design} reader): lost / unopenable / wrong",
+        *(REAL_CALL_LOST, REAL_CALL_UNOPENABLE, REAL_CALL_WRONG),
+    ),
+    _row(
+        "memvid-sdk's recorded calls, read by memvid-sdk: states x readers / lost / unopenable / wrong",
+        ORIGINAL,
+        *(MEMVID_CALL_STATES, MEMVID_CALL_LOST, MEMVID_CALL_UNOPENABLE, MEMVID_CALL_WRONG),
     ),
     _row(
         "crash images: other guarantee broken / reference != model (FIXED)",

@@ -1,0 +1,262 @@
+"""Readers of a crash state, and what the writer's reports promise there (issue 11, item 4).
+
+A *reader* opens the materialised crash state and returns the pending records
+(sequence, payload) and the durable checkpoint, or raises: the reference
+(FIXED and ORIGINAL, tolerant and strict recovery; read-only, and writable on a
+copy, with one probe append for G3/G4), or memvid-sdk's own open in a
+subprocess. An *expectation* rebuilds the oracle (walcheck/oracle.py) from the
+acknowledgement lines a writer had written before the crash point; the oracle
+alone decides G1, G2 and G5.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reference import Design, EmbeddedWal, FileStorage, Recovery, WalError, read_header
+from walcheck.oracle import GuaranteeViolation, Oracle
+
+Records = list[tuple[int, bytes]]
+
+
+class Unopenable(Exception):
+    """The reader could not open the state (G5)."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One way of opening a crash state. ``name`` is shown; ``design`` is the
+    figures' column; ``promised`` says whether its failures break a guarantee
+    (FIXED tolerant) or are measured only (ORIGINAL, and strict recovery, which
+    refuses a torn tail by contract, spec/faults.md R5)."""
+
+    name: str
+    design: str
+    promised: bool
+    open: Callable[[Path], tuple[Records, int]]
+    # Opens a copy for writing and appends once: the sequence issued, or None.
+    probe: Callable[[Path], int | None] | None = None
+
+
+def _reference_open(file: str, design: Design, recovery: Recovery) -> Callable[[Path], tuple[Records, int]]:
+    def open_state(directory: Path) -> tuple[Records, int]:
+        path = directory / file
+        if not path.is_file():
+            raise Unopenable(f"{file} does not exist")
+        try:
+            with FileStorage(path, read_only=True) as storage:
+                header = read_header(storage, clear_legacy_lock=False)
+                wal = EmbeddedWal.open_read_only(storage, header, design=design, recovery=recovery)
+                records = [(r.sequence, r.payload) for r in wal.pending_records()]
+        except (WalError, OSError) as error:
+            raise Unopenable(f"{type(error).__name__}: {error}") from error
+        return records, header.wal_sequence
+
+    return open_state
+
+
+def _reference_probe(file: str, design: Design) -> Callable[[Path], int | None]:
+    def probe(directory: Path) -> int | None:
+        copy = directory.parent / f"{directory.name}.probe"
+        shutil.copyfile(directory / file, copy)
+        try:
+            with FileStorage(copy) as storage:
+                wal = EmbeddedWal.open(storage, read_header(storage), design=design)
+                return wal.append_entry(b"probe")
+        except WalError:
+            return None  # a full region says nothing about sequences
+        finally:
+            copy.unlink()
+
+    return probe
+
+
+def reference_readers(file: str) -> list[Reader]:
+    """The reference, both designs, both recovery modes."""
+    readers = []
+    for design in (Design.FIXED, Design.ORIGINAL):
+        for recovery in (Recovery.TOLERATE_TORN_TAIL, Recovery.STRICT):
+            tolerant = recovery is Recovery.TOLERATE_TORN_TAIL
+            readers.append(
+                Reader(
+                    name=f"reference {design.value} {'tolerant' if tolerant else 'strict'}",
+                    design=design.value,
+                    promised=design is Design.FIXED and tolerant,
+                    open=_reference_open(file, design, recovery),
+                    probe=_reference_probe(file, design) if tolerant else None,
+                )
+            )
+    return readers
+
+
+# -- What the writer's reports promise ---------------------------------------------------------
+
+
+class Expectation:
+    """The oracle as the writer's acknowledgement lines before the crash point
+    left it. ``created`` is false before the writer said the file was complete:
+    nothing is promised there (spec/persistence.md PM10)."""
+
+    def __init__(self) -> None:
+        self.oracle = Oracle(initial_sequence=0)
+        self.created = False
+        self.acknowledged_lines = 0
+        self.writer_violations: list[str] = []
+
+    def take(self, line: str) -> None:
+        kind, _, rest = line.partition(" ")
+        oracle = self.oracle
+        if kind == "created":
+            self.created = True
+        elif kind == "begin":
+            oracle.begin_append(bytes.fromhex(rest))
+        elif kind == "append":
+            sequence, synced = rest.split()
+            assert oracle.in_flight is not None, "an append line without its begin"
+            oracle.on_append(int(sequence), oracle.in_flight.payload, synced=synced == "synced")
+        elif kind == "flush":
+            oracle.on_flush()
+        elif kind == "commit":
+            applied = {int(s) for s in rest.split(",") if s}
+            records = [
+                (a.sequence, a.payload) for a in oracle.appended[oracle.applied :] if a.sequence in applied
+            ]
+            try:
+                oracle.on_commit(records)
+            except GuaranteeViolation as violation:
+                # The writer's own WAL broke a guarantee before any crash (ORIGINAL's D1,
+                # say): kept, and the oracle goes on as the writer did, everything applied.
+                self.writer_violations.append(str(violation))
+                oracle.applied = len(oracle.appended)
+        elif kind in ("grow", "put", "note"):
+            pass
+        else:
+            raise ValueError(f"unknown acknowledgement line {line!r}")
+        self.acknowledged_lines += 1
+
+    def acknowledged(self) -> int:
+        """Acknowledged records no returned commit applied: those a state must hold.
+        (A commit inside a batch, to make room, applies records not yet acknowledged.)"""
+        return max(0, self.oracle.acknowledged - self.oracle.applied)
+
+    def check(self, reader: Reader, directory: Path, where: str) -> tuple[str, str]:
+        """``("ok", what recovery returned)`` or (the guarantee broken, the detail)."""
+        try:
+            records, checkpoint = reader.open(directory)
+        except Unopenable as error:
+            return "G5", f"{where}: {reader.name} cannot open it: {error}"
+        try:
+            self.oracle.check_after_crash(records, checkpoint, f"{where}: {reader.name}")
+            if reader.probe is not None:
+                issued = reader.probe(directory)
+                if issued is not None:
+                    self.oracle.check_next_sequence(issued, records, checkpoint, f"{where}: {reader.name}")
+        except GuaranteeViolation as violation:
+            return violation.guarantee, str(violation)
+        shown = ", ".join(str(s) for s, _ in records[:12]) + (", ..." if len(records) > 12 else "")
+        return "ok", f"checkpoint {checkpoint}, pending [{shown}]"
+
+
+# -- memvid-sdk's own open, in a subprocess ------------------------------------------------------
+
+MEMVID_READER_SOURCE = r"""
+import json, os, sys
+os.environ["MEMVID_TELEMETRY"] = "0"
+import memvid_sdk
+for line in sys.stdin:
+    request = json.loads(line)
+    try:
+        memory = memvid_sdk.use("basic", request["path"], read_only=request["read_only"], enable_lex=False)
+        frames = [(f["frame_id"], f["preview"].split("\n")[0]) for f in memory.timeline()]
+        memory.close()
+        answer = {"frames": sorted(frames)}
+    except Exception as error:
+        answer = {"error": f"{type(error).__name__}: {error}"}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+"""
+
+
+class MemvidReaderProcess:
+    """memvid-sdk 2.0.160 opening files, one request per line, in a process of its own
+    (MEMVID_TELEMETRY=0), so a crash of the SDK is an answer, not the end of the run."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", MEMVID_READER_SOURCE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "MEMVID_TELEMETRY": "0"},
+            )
+        return self.process
+
+    def frames(self, path: Path, *, read_only: bool) -> list[tuple[int, str]]:
+        process = self._start()
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps({"path": str(path), "read_only": read_only}) + "\n")
+        process.stdin.flush()
+        answer = process.stdout.readline()
+        if not answer:
+            self.process = None
+            raise Unopenable("memvid-sdk's process died opening the file")
+        decoded = json.loads(answer)
+        if "error" in decoded:
+            raise Unopenable(decoded["error"])
+        return [(int(i), str(text)) for i, text in decoded["frames"]]
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+def memvid_readers(file: str, process: MemvidReaderProcess) -> list[Reader]:
+    """memvid-sdk's read-only open, and its writable open on a copy (which
+    replays pending frames): each frame is a record, sequence frame_id + 1."""
+
+    def opener(read_only: bool) -> Callable[[Path], tuple[Records, int]]:
+        def open_state(directory: Path) -> tuple[Records, int]:
+            path = directory / file
+            if not path.is_file():
+                raise Unopenable(f"{file} does not exist")
+            if not read_only:
+                copy = directory.parent / f"{directory.name}.memvid-copy"
+                if copy.exists():
+                    shutil.rmtree(copy)
+                shutil.copytree(directory, copy)
+                path = copy / file
+            try:
+                frames = process.frames(path, read_only=read_only)
+            finally:
+                if not read_only:
+                    shutil.rmtree(path.parent)
+            return [(i + 1, text.encode()) for i, text in frames], 0
+
+        return open_state
+
+    return [
+        Reader("memvid-sdk read-only", "original", True, opener(True)),
+        Reader("memvid-sdk writable (on a copy)", "original", True, opener(False)),
+    ]
+
+
+def expectation_at(lines: Sequence[str]) -> Expectation:
+    expectation = Expectation()
+    for line in lines:
+        expectation.take(line)
+    return expectation

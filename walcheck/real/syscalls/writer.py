@@ -1,0 +1,148 @@
+"""The reference's own writer on ``FileStorage``, for the recorder (issue 11).
+
+    python -m walcheck.real.syscalls.writer PATH [--design fixed|original]
+        [--mode sync|batch] [--appends N] [--seed S] [--region BYTES] [--cap BYTES]
+
+creates an MV2 file with the reference, appends ``N`` pseudo-random payloads
+(synced one by one, or in batches with ``set_skip_sync`` and ``flush``), grows
+the region when an append is refused for room (up to ``--cap``, then commits
+instead), and commits every few appends, all through the reference's public
+API (``create_mv2``, ``EmbeddedWal``, ``commit``, ``grow_region``), so that a
+change to how the reference commits or grows is what gets recorded.
+
+It reports what it was told on the descriptor in ``WALCHECK_ACK_FD`` (stdout
+without it), one line per event, the moment it happened, so the trace orders
+every report against the file calls:
+
+    created                            create_mv2 returned (the file is complete)
+    begin <hex payload>                an append is about to start
+    append <sequence> synced|unsynced  it returned (synced: acknowledged, S5.1)
+    flush                              flush returned: every append so far is acknowledged
+    commit <sequence,...>              a commit returned, having applied these records
+    grow <region size>                 the region grew (informational)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from collections.abc import Sequence
+
+from reference import (
+    CheckpointFailed,
+    Design,
+    EmbeddedWal,
+    FileStorage,
+    commit,
+    create_mv2,
+    grow_region,
+    grown_size,
+    read_header,
+)
+from reference.mv2 import REASONS_THAT_GROW
+from reference.wal import ENTRY_HEADER_SIZE
+from walcheck.real.syscalls.recorder import ACK_FD_VARIABLE
+
+PAYLOAD_SIZE_MAX = 700
+COMMIT_EVERY_MAX = 6
+BATCH_SIZE_MAX = 5
+
+
+class Reporter:
+    def __init__(self) -> None:
+        self.fd = int(os.environ.get(ACK_FD_VARIABLE, sys.stdout.fileno()))
+
+    def __call__(self, line: str) -> None:
+        os.write(self.fd, (line + "\n").encode())
+
+
+def payload(rng: random.Random, n: int) -> bytes:
+    """``n:`` then random bytes: leftovers of an overwritten record look like data, not zeros."""
+    length = rng.randint(1, PAYLOAD_SIZE_MAX)
+    return (f"{n}:".encode() + rng.randbytes(length))[:length]
+
+
+def run(path: str, *, design: Design, mode: str, appends: int, seed: int, region: int, cap: int) -> None:
+    report = Reporter()
+    rng = random.Random(seed)
+    storage = FileStorage(path, create=True)
+    header = create_mv2(storage, region)
+    report("created")
+    wal = EmbeddedWal.open(storage, header, design=design)
+
+    def append(data: bytes) -> int:
+        nonlocal wal, header
+        while True:
+            try:
+                return wal.append_entry(data)
+            except CheckpointFailed as refusal:
+                if refusal.reason not in REASONS_THAT_GROW:
+                    raise
+                new_size = grown_size(header.wal_size, ENTRY_HEADER_SIZE + len(data))
+                if new_size <= cap:
+                    skip_sync = wal.skip_sync
+                    del wal  # memvid drops the WAL before it moves the bytes
+                    grow_region(storage, header, new_size)
+                    header = read_header(storage)
+                    wal = EmbeddedWal.open(storage, header, design=design)
+                    wal.set_skip_sync(skip_sync)
+                    report(f"grow {new_size}")
+                elif wal.pending_bytes > 0:
+                    do_commit()
+                else:
+                    raise
+
+    def do_commit() -> None:
+        applied = commit(wal, storage, header)
+        report("commit " + ",".join(str(record.sequence) for record in applied))
+
+    n = 0
+    while n < appends:
+        for _ in range(rng.randint(1, COMMIT_EVERY_MAX)):
+            if n >= appends:
+                break
+            if mode == "sync":
+                data = payload(rng, n)
+                report(f"begin {data.hex()}")
+                report(f"append {append(data)} synced")
+                n += 1
+            else:
+                wal.set_skip_sync(True)
+                for _ in range(min(rng.randint(1, BATCH_SIZE_MAX), appends - n)):
+                    data = payload(rng, n)
+                    report(f"begin {data.hex()}")
+                    report(f"append {append(data)} unsynced")
+                    n += 1
+                wal.flush()
+                report("flush")
+                wal.set_skip_sync(False)
+        do_commit()
+    storage.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m walcheck.real.syscalls.writer", description=__doc__)
+    parser.add_argument("path")
+    parser.add_argument("--design", choices=[d.value for d in Design], default=Design.FIXED.value)
+    parser.add_argument("--mode", choices=("sync", "batch"), default="sync")
+    parser.add_argument("--appends", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--region", type=int, default=4096)
+    parser.add_argument("--cap", type=int, default=16384)
+    args = parser.parse_args(argv)
+    run(
+        args.path,
+        design=Design(args.design),
+        mode=args.mode,
+        appends=args.appends,
+        seed=args.seed,
+        region=args.region,
+        cap=args.cap,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
