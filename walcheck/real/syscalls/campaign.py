@@ -78,6 +78,8 @@ class CrashReport:
     states_before_creation: int = 0
     acknowledged_checked: int = 0
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (reader, "ok" | "G1" ...)
+    # The same by the writer's last report before the crash point (what was in flight).
+    outcomes_by_phase: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
     cut_by_max_states: bool = False
     seconds: float = 0.0
@@ -118,6 +120,9 @@ class CrashReport:
             "states_before_creation": self.states_before_creation,
             "acknowledged_checked": self.acknowledged_checked,
             "outcomes": {f"{r}: {o}": n for (r, o), n in sorted(self.outcomes.items())},
+            "outcomes_by_last_report": {
+                f"{p} | {r}: {o}": n for (p, r, o), n in sorted(self.outcomes_by_phase.items())
+            },
             "failures": [f.as_json() for f in self.failures],
             "cut_by_max_states": self.cut_by_max_states,
             "seconds": round(self.seconds, 3),
@@ -148,9 +153,11 @@ def check_recording(
     expectation: Callable[[], Expectation] = Expectation,
     progress: Callable[[CrashReport], None] | None = None,
     count_figures: bool = False,
+    points: Sequence[int] | None = None,
 ) -> CrashReport:
     """With ``count_figures``, each reader's outcome on each state is counted
-    into walcheck.figures where the oracle decided it (spec/persistence.md)."""
+    into walcheck.figures where the oracle decided it (spec/persistence.md).
+    ``points`` limits the crash points checked (default: all of them)."""
     started = time.perf_counter()
     persistence = Persistence(recording)
     calls = recording.calls
@@ -160,9 +167,15 @@ def check_recording(
     oracle_lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="walcheck-crash-", dir=scratch_base()) as scratch:
         directory = Path(scratch) / "state"
+        wanted = set(range(len(calls) + 1) if points is None else points)
         for point in range(len(calls) + 1):
             if point > 0 and calls[point - 1].kind == "ack":
                 oracle_lines.append(calls[point - 1].text)
+            if point not in wanted:
+                continue
+            phase = oracle_lines[-1].split()[0] if oracle_lines else "(nothing reported)"
+            if oracle_lines and phase == "note":
+                phase = oracle_lines[-1]
             # The oracle does not change while it checks, so one per crash point serves every state.
             expected = _expectation(expectation, oracle_lines)
             model = persistence.point_model(point)
@@ -191,6 +204,7 @@ def check_recording(
                 for reader in readers:
                     outcome, detail = expected.check(reader, directory, where)
                     report.outcomes[reader.name, outcome] += 1
+                    report.outcomes_by_phase[phase, reader.name, outcome] += 1
                     if count_figures:
                         _count(reader, outcome, expected.acknowledged())
                     if outcome != "ok" and minimised[reader.name, outcome] < FAILURES_MINIMISED:
@@ -203,10 +217,9 @@ def check_recording(
                                 reader,
                                 outcome,
                                 detail,
-                                oracle_lines,
-                                expectation,
+                                expected,
+                                where,
                                 directory,
-                                calls,
                             )
                         )
             if report.cut_by_max_states:
@@ -267,10 +280,9 @@ def _minimise(
     reader: Reader,
     outcome: str,
     detail: str,
-    lines: Sequence[str],
-    expectation: Callable[[], Expectation],
+    expected: Expectation,
+    where: str,
     directory: Path,
-    calls: Sequence[Call],
 ) -> Failure:
     """Put back each dropped piece (a sector's later versions, a size, a name
     call) while the same reader still breaks the same guarantee: what remains
@@ -284,7 +296,7 @@ def _minimise(
         trial[dimension] = top[dimension]
         state = persistence.materialise(model, trial)
         write_state(directory, state)
-        trial_outcome, trial_detail = _expectation(expectation, lines).check(reader, directory, "")
+        trial_outcome, trial_detail = expected.check(reader, directory, where)
         if trial_outcome == outcome:
             current, detail = trial, trial_detail
     state = persistence.materialise(model, current)
@@ -294,7 +306,7 @@ def _minimise(
         design=reader.design,
         guarantee=outcome,
         point=model.point,
-        after=_last_call(calls, model.point),
+        after=_last_call(persistence.calls, model.point),
         kept=state.kept + _volatile_data_kept(persistence, model, state.dropped),
         dropped=state.dropped,
         returned=detail,
