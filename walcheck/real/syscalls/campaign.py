@@ -236,6 +236,14 @@ _COUNTED: dict[str, tuple[str, dict[str, str]]] = {
         figures.REAL_CALL_STATES,
         {"G1": figures.REAL_CALL_LOST, "G5": figures.REAL_CALL_UNOPENABLE, "G2": figures.REAL_CALL_WRONG},
     ),
+    "caller fixed read-only": (
+        figures.REAL_CALL_STATES,
+        {"G1": figures.REAL_CALL_LOST, "G5": figures.REAL_CALL_UNOPENABLE, "G2": figures.REAL_CALL_WRONG},
+    ),
+    "caller original read-only": (
+        "",
+        {"G1": figures.REAL_CALL_LOST, "G5": figures.REAL_CALL_UNOPENABLE, "G2": figures.REAL_CALL_WRONG},
+    ),
     "reference original tolerant": (
         "",
         {"G1": figures.REAL_CALL_LOST, "G5": figures.REAL_CALL_UNOPENABLE, "G2": figures.REAL_CALL_WRONG},

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reference import Design, EmbeddedWal, FileStorage, Recovery, WalError, read_header
+from reference.caller import Memory, read_frames
+from reference.storage import FileDirectory
 from walcheck.oracle import GuaranteeViolation, Oracle
 
 Records = list[tuple[int, bytes]]
@@ -76,6 +78,69 @@ def _reference_probe(file: str, design: Design) -> Callable[[Path], int | None]:
             copy.unlink()
 
     return probe
+
+
+def _caller_open(file: str, design: Design) -> Callable[[Path], tuple[Records, int]]:
+    """memvid's view through the caller layer, read-only: the frames applied
+    (the frame store, S9.8) followed by the WAL's pending records; checkpoint 0,
+    so the oracle requires every acknowledged record among them."""
+
+    def open_state(directory: Path) -> tuple[Records, int]:
+        path = directory / file
+        if not path.is_file():
+            raise Unopenable(f"{file} does not exist")
+        try:
+            with FileStorage(path, read_only=True) as storage:
+                header = read_header(storage, clear_legacy_lock=False)
+                frames = read_frames(storage, header)
+                wal = EmbeddedWal.open_read_only(storage, header, design=design)
+                pending = [(r.sequence, r.payload) for r in wal.records_after(header.wal_sequence)]
+        except (WalError, OSError) as error:
+            raise Unopenable(f"{type(error).__name__}: {error}") from error
+        return frames + pending, 0
+
+    return open_state
+
+
+def _caller_writable_open(file: str, design: Design) -> Callable[[Path], tuple[Records, int]]:
+    """memvid's writable open (recovery at open, S9.2) on a copy of the state."""
+
+    def open_state(directory: Path) -> tuple[Records, int]:
+        if not (directory / file).is_file():
+            raise Unopenable(f"{file} does not exist")
+        copy = directory.parent / f"{directory.name}.caller-copy"
+        if copy.exists():
+            shutil.rmtree(copy)
+        shutil.copytree(directory, copy)
+        try:
+            memory = Memory.open(FileDirectory(copy / file), design=design)
+            try:
+                pending = [(r.sequence, r.payload) for r in memory.wal.pending_records()]
+                return memory.frames() + pending, 0
+            finally:
+                memory.close()
+        except (WalError, OSError) as error:
+            raise Unopenable(f"{type(error).__name__}: {error}") from error
+        finally:
+            shutil.rmtree(copy)
+
+    return open_state
+
+
+def caller_readers(file: str) -> list[Reader]:
+    """The caller layer, both designs: read-only, and writable on a copy."""
+    readers = []
+    for design in (Design.FIXED, Design.ORIGINAL):
+        fixed = design is Design.FIXED
+        readers.append(
+            Reader(f"caller {design.value} read-only", design.value, fixed, _caller_open(file, design))
+        )
+        readers.append(
+            Reader(
+                f"caller {design.value} writable", design.value, fixed, _caller_writable_open(file, design)
+            )
+        )
+    return readers
 
 
 def reference_readers(file: str) -> list[Reader]:

@@ -2,6 +2,7 @@
 
     python -m walcheck.real.syscalls.writer PATH [--design fixed|original]
         [--mode sync|batch] [--appends N] [--seed S] [--region BYTES] [--cap BYTES]
+        [--api in-place|caller]
 
 creates an MV2 file with the reference, appends ``N`` pseudo-random payloads
 (synced one by one, or in batches with ``set_skip_sync`` and ``flush``), grows
@@ -9,6 +10,14 @@ the region when an append is refused for room (up to ``--cap``, then commits
 instead), and commits every few appends, all through the reference's public
 API (``create_mv2``, ``EmbeddedWal``, ``commit``, ``grow_region``), so that a
 change to how the reference commits or grows is what gets recorded.
+
+With ``--api caller`` it drives memvid's caller layer instead
+(``reference.caller.Memory`` on a ``FileDirectory``: ``put``, ``begin_batch`` /
+``end_batch``, the staged ``commit`` that copies the file, syncs, renames it
+over the path and syncs the directory, and growth, staged too in FIXED), and a
+commit is reported as ``note committed``: applied records live on in the
+frame store, so the reader returns frames and pending records together and
+every acknowledged record must be among them.
 
 It reports what it was told on the descriptor in ``WALCHECK_ACK_FD`` (stdout
 without it), one line per event, the moment it happened, so the trace orders
@@ -41,7 +50,9 @@ from reference import (
     grown_size,
     read_header,
 )
+from reference.caller import Memory
 from reference.mv2 import REASONS_THAT_GROW
+from reference.storage import FileDirectory
 from reference.wal import ENTRY_HEADER_SIZE
 from walcheck.real.syscalls.recorder import ACK_FD_VARIABLE
 
@@ -122,6 +133,36 @@ def run(path: str, *, design: Design, mode: str, appends: int, seed: int, region
     storage.close()
 
 
+def run_caller(path: str, *, design: Design, mode: str, appends: int, seed: int, region: int) -> None:
+    """The same work through memvid's caller layer (reference.caller.Memory)."""
+    report = Reporter()
+    rng = random.Random(seed)
+    memory = Memory.create(FileDirectory(path, lock=True), design=design, wal_size=region)
+    report("created")
+    n = 0
+    while n < appends:
+        for _ in range(rng.randint(1, COMMIT_EVERY_MAX)):
+            if n >= appends:
+                break
+            if mode == "sync":
+                data = payload(rng, n)
+                report(f"begin {data.hex()}")
+                report(f"append {memory.put(data)} synced")
+                n += 1
+            else:
+                memory.begin_batch()
+                for _ in range(min(rng.randint(1, BATCH_SIZE_MAX), appends - n)):
+                    data = payload(rng, n)
+                    report(f"begin {data.hex()}")
+                    report(f"append {memory.put(data)} unsynced")
+                    n += 1
+                memory.end_batch()
+                report("flush")
+        memory.commit()
+        report("note committed")
+    memory.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m walcheck.real.syscalls.writer", description=__doc__)
     parser.add_argument("path")
@@ -131,7 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--region", type=int, default=4096)
     parser.add_argument("--cap", type=int, default=16384)
+    parser.add_argument("--api", choices=("in-place", "caller"), default="in-place")
     args = parser.parse_args(argv)
+    if args.api == "caller":
+        run_caller(
+            args.path,
+            design=Design(args.design),
+            mode=args.mode,
+            appends=args.appends,
+            seed=args.seed,
+            region=args.region,
+        )
+        return 0
     run(
         args.path,
         design=Design(args.design),
