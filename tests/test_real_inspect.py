@@ -695,3 +695,80 @@ def test_render_does_not_need_a_tty() -> None:
     progress("walking the log", 1, 2)
     assert err.getvalue() == "walcheck inspect: walking the log 50% (0.0 s)\n"
     assert stat.S_ISREG(os.stat(DATA / "a_one_put.mv2").st_mode)
+
+
+# ---------------------------------------------------------------------------
+# A torn tail: the file ends inside the region (from the old tests/test_inspect.py)
+# ---------------------------------------------------------------------------
+
+
+def _truncated(tmp_path: Path, keep: int) -> Path:
+    path = tmp_path / "truncated.mv2"
+    path.write_bytes((DATA / "a_one_put.mv2").read_bytes()[:keep])
+    return path
+
+
+def test_file_ending_inside_a_record(tmp_path: Path) -> None:
+    """The file ends 10 bytes into record 2's payload: its row says so, the log ends
+    there, every open fails reading it; memvid's fails earlier, on the table of contents."""
+    second = inspect_file(DATA / "a_one_put.mv2").log[1]
+    path = _truncated(tmp_path, 4096 + second.offset + 48 + 10)
+    report = inspect_file(path)
+    assert [(e.sequence, e.status, e.checksum_ok) for e in report.log] == [
+        (1, "checkpointed", True),
+        (2, "cut off by the end of the file", False),
+    ]
+    assert report.log_end is not None and report.log_end.position == second.offset
+    assert report.log_end.reason == f"the end of the file, inside the entry at {second.offset} (a torn tail)"
+    assert [note.split(":")[0] for note in report.notes] == [
+        "the file ends before footer_offset (75735)",
+        f"the file ends {65536 - second.offset - 58} bytes before the region does (at region position "
+        f"{second.offset + 58})",
+    ]
+    assert [v.error for v in report.verdicts] == ["Io: failed to fill whole buffer"] * 6
+    assert report.doctor is not None and report.doctor.action == "zero the region"
+    assert main([str(path)]) == 1
+
+
+def test_file_ending_inside_an_entry_header(tmp_path: Path) -> None:
+    second = inspect_file(DATA / "a_one_put.mv2").log[1]
+    report = inspect_file(_truncated(tmp_path, 4096 + second.offset + 20))
+    assert [e.sequence for e in report.log] == [1]
+    assert report.log_end is not None and report.log_end.reason == (
+        f"the end of the file, 20 bytes into the entry header at {second.offset} (a torn tail)"
+    )
+
+
+def test_a_file_shorter_than_the_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _truncated(tmp_path, 100)
+    assert main([str(path), "--json"]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["header_error"].startswith("I/O error: failed to fill whole buffer")
+    assert printed["log"] is None and printed["verdicts"] == [] and printed["healthy"] is False
+
+
+def test_region_parameters_override_the_header() -> None:
+    """a_one_put.mv2 says sequence 2 is checkpointed; told 0, both records are pending."""
+    path = DATA / "a_one_put.mv2"
+    assert [v.pending for v in inspect_file(path).verdicts] == [()] * 6
+    report = inspect_file(path, RegionParameters(4096, 65536, 0))
+    assert [e.status for e in report.log] == ["pending", "pending"]
+    assert [v.pending for v in report.verdicts] == [(1, 2)] * 6
+
+
+def test_hexadecimal_region_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "region.wal"
+    path.write_bytes(encode_entry(1, b"x") + bytes(0x200 - 49))
+    assert main([str(path), "--region-size", "0x200", "--checkpoint-sequence", "0"]) == 0
+    assert main([str(path), *_bare(600, 1, 0)]) == 2
+
+
+def test_a_region_under_48_bytes(tmp_path: Path) -> None:
+    """D3: memvid's open for writing writes a 48-byte sentinel past a 10-byte region;
+    inspect reports the write, and does not make it."""
+    path = _file(tmp_path, b"", wal_size=10)
+    report = inspect_file(path)
+    original_writing = report.verdicts[1]
+    assert set(original_writing.writes_outside_region) == {(4096, 48)}  # at open, and at each rescan
+    assert any("writes outside the region: 48 bytes at 4096 (D3" in note for note in report.notes)
+    assert not report.healthy
