@@ -249,7 +249,9 @@ def _analyse(report: Report, header: Header, data: bytes, progress: Progress, bu
         if v.writes_outside_region:
             report.notes.append(
                 f"{v.who} writes outside the region: "
-                + ", ".join(f"{length} bytes at {offset}" for offset, length in v.writes_outside_region)
+                + ", ".join(
+                    f"{length} bytes at {offset}" for offset, length in dict.fromkeys(v.writes_outside_region)
+                )
                 + " (D3: a region under 48 bytes)"
             )
             break
