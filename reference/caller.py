@@ -96,21 +96,58 @@ def _write_zeros(storage: Storage, offset: int, length: int) -> None:
         length -= chunk
 
 
+# What a commit does with the records it applies: by default the frame store
+# (S9.8); a harness that keeps other bytes after the region passes its own.
+Apply = Callable[[Storage, Header, list[WalRecord]], None]
+
+
+def apply_nothing(storage: Storage, header: Header, records: list[WalRecord]) -> None:
+    """For harnesses that check the WAL alone: the records go nowhere."""
+
+
 class Memory:
     """memvid's ``Memvid`` handle, as far as the WAL is concerned. Use
     ``create`` or ``open``."""
 
-    def __init__(self, directory: Directory, storage: Storage, header: Header, design: Design) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        storage: Storage,
+        header: Header,
+        design: Design,
+        apply: Apply = apply_records,
+    ) -> None:
         self.directory = directory
         self.storage = storage
         self.header = header
         self.design = design
+        self.apply = apply
         # ORIGINAL: the descriptor whose flock memvid keeps for the handle's life
         # (FileLock's clone); it stays on the first inode across commits (M1).
         self._lock_holder: Storage | None = storage
         self.wal = EmbeddedWal.open(storage, header, design=design)
         # Records the open's recovery applied (S9.2).
         self.recovered: list[WalRecord] = []
+
+    @classmethod
+    def attach(
+        cls,
+        directory: Directory,
+        storage: Storage,
+        header: Header,
+        wal: EmbeddedWal,
+        design: Design,
+        apply: Apply = apply_records,
+    ) -> Memory:
+        """A handle on a file some other code opened (a test harness that
+        drives the WAL itself): the caller operations then work on it."""
+        memory = cls.__new__(cls)
+        memory.directory, memory.storage, memory.header, memory.design = directory, storage, header, design
+        memory.apply = apply
+        memory._lock_holder = storage
+        memory.wal = wal
+        memory.recovered = []
+        return memory
 
     @property
     def fixed(self) -> bool:
@@ -120,17 +157,24 @@ class Memory:
 
     @classmethod
     def create(
-        cls, directory: Directory, *, design: Design = Design.FIXED, wal_size: int = WAL_SIZE_TINY
+        cls,
+        directory: Directory,
+        *,
+        design: Design = Design.FIXED,
+        wal_size: int = WAL_SIZE_TINY,
+        apply: Apply = apply_records,
     ) -> Memory:
         storage = directory.open_path(create=True, follow_renames=design is Design.FIXED)
         header = create_mv2(storage, wal_size)
-        return cls(directory, storage, header, design)
+        return cls(directory, storage, header, design, apply)
 
     @classmethod
-    def open(cls, directory: Directory, *, design: Design = Design.FIXED) -> Memory:
+    def open(
+        cls, directory: Directory, *, design: Design = Design.FIXED, apply: Apply = apply_records
+    ) -> Memory:
         """A writable open, with memvid's recovery (S9.2)."""
         storage = directory.open_path(follow_renames=design is Design.FIXED)
-        memory = cls(directory, storage, read_header(storage), design)
+        memory = cls(directory, storage, read_header(storage), design, apply)
         records = memory.wal.records_after(memory.header.wal_sequence)
         if records:
             if memory.fixed:
@@ -169,7 +213,7 @@ class Memory:
             self._replace(header, lambda temp: self._copy_grown(temp, growth))
             self.wal.set_skip_sync(skip_sync)  # DIVERGENCE M5: a batch stays a batch
         else:
-            grow_region(self.storage, self.header, new_size)
+            grow_region(self.storage, self.header, new_size, memvid_order=True)  # M4
             self.wal = EmbeddedWal.open(self.storage, self.header, design=self.design)
 
     def _copy_grown(self, temp: Storage, growth: int) -> None:
@@ -206,7 +250,7 @@ class Memory:
         return records
 
     def _in_place(self, records: list[WalRecord]) -> None:
-        apply_records(self.storage, self.header, records)
+        self.apply(self.storage, self.header, records)
         self.wal.record_checkpoint(self.header)
         write_header(self.storage, self.header)
         self.storage.sync()
@@ -218,7 +262,7 @@ class Memory:
             copy_file(self.storage, temp)
             temp.sync()
             staged_wal = EmbeddedWal.open(temp, header, design=self.design)
-            apply_records(temp, header, records)
+            self.apply(temp, header, records)
             staged_wal.record_checkpoint(header)
 
         skip_sync = self.wal.skip_sync
@@ -255,7 +299,9 @@ class Memory:
         else:
             _close(temp)
             self.storage = self.directory.open_path(lock=False)
-            if old is not self._lock_holder:
+            if getattr(old, "locked", False):
+                self._lock_holder = old  # memvid's FileLock clone stays on the old inode (M1)
+            else:
                 _close(old)
         self.header = header
         self.wal = EmbeddedWal.open(self.storage, header, design=self.design)
@@ -277,11 +323,11 @@ def _close(storage: Storage) -> None:
         close()
 
 
-def doctor(directory: Directory, *, design: Design = Design.FIXED) -> Memory:
+def doctor(directory: Directory, *, design: Design = Design.FIXED, apply: Apply = apply_records) -> Memory:
     """memvid's doctor on a closed file (S9.9); returns the memory opened
     after the repair, whose ``recovered`` lists the records the repair applied."""
     if design is Design.FIXED:
-        return _fixed_doctor(directory)
+        return _fixed_doctor(directory, apply)
     storage = directory.open_path()
     header = read_header(storage)
     try:
@@ -294,7 +340,7 @@ def doctor(directory: Directory, *, design: Design = Design.FIXED) -> Memory:
         write_header(storage, header)
         storage.sync()
     _close(storage)
-    memory = Memory.open(directory, design=Design.ORIGINAL)
+    memory = Memory.open(directory, design=Design.ORIGINAL, apply=apply)
     # reset_wal, at the end of every repair: zero, sync, header 0/0, sync.
     _write_zeros(memory.storage, memory.header.wal_offset, memory.header.wal_size)
     memory.storage.sync()
@@ -330,7 +376,7 @@ def salvage(region: bytes, wal_sequence: int) -> list[WalRecord]:
     return taken
 
 
-def _fixed_doctor(directory: Directory) -> Memory:
+def _fixed_doctor(directory: Directory, apply: Apply) -> Memory:
     storage = directory.open_path(follow_renames=True)
     header = read_header(storage)
     region = storage.read_at(header.wal_offset, header.wal_size)
@@ -340,25 +386,24 @@ def _fixed_doctor(directory: Directory) -> Memory:
     def build(temp: Storage) -> None:
         copy_file(storage, temp)
         _write_zeros(temp, header.wal_offset, header.wal_size)
-        apply_records(temp, repaired, records)
+        apply(temp, repaired, records)
         repaired.wal_checkpoint_pos = 0
         # DIVERGENCE M3: the sequence never goes back.
         repaired.wal_sequence = max([header.wal_sequence, *(r.sequence for r in records)])
 
     # Memory's constructor opens the WAL, which a damaged region may refuse;
     # the repair only needs the directory, the file and the header.
-    memory = Memory.__new__(Memory)
-    memory.directory, memory.storage, memory.header, memory.design = directory, storage, header, Design.FIXED
-    memory._lock_holder = storage
-    memory.recovered = []
+    memory = Memory.attach(directory, storage, header, None, Design.FIXED, apply)  # type: ignore[arg-type]
     memory._replace(repaired, build)  # DIVERGENCE M2: intact records are applied, atomically
     memory.recovered = records
     return memory
 
 
 __all__ = [
+    "Apply",
     "FrameStoreDamaged",
     "Memory",
+    "apply_nothing",
     "apply_records",
     "copy_file",
     "doctor",

@@ -52,11 +52,14 @@ def commit(
     return records
 
 
-def grow_region(storage: Storage, header: Header, new_size: int) -> None:
+def grow_region(storage: Storage, header: Header, new_size: int, *, memvid_order: bool = False) -> None:
     """S3.11: memvid's growth, on a closed WAL. Every byte after the old region
     moves forward by the growth, the new part of the region is zeroed, the file
     is synced, the header gets the new size, and the file is synced again (one
-    sync more than memvid, spec/persistence.md PM12). The caller reopens."""
+    sync more than memvid, spec/persistence.md PM12). The caller reopens.
+
+    ``memvid_order`` leaves out the first sync, as memvid does (one sync after
+    the header): the ORIGINAL caller layer's growth (reference.caller, M4)."""
     old_size = header.wal_size
     if new_size <= old_size:
         raise ValueError(f"new region size {new_size} must exceed the current {old_size}")
@@ -74,7 +77,8 @@ def grow_region(storage: Storage, header: Header, new_size: int) -> None:
     # size must be durable before the header that names the larger region; one
     # sync after both (memvid's order) lets a power loss keep the header and not
     # the size, and the region then runs past the end of the file (unopenable).
-    storage.sync()
+    if not memvid_order:
+        storage.sync()
     header.wal_size = new_size
     if header.footer_offset >= old_end:
         header.footer_offset += growth
