@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from reference.errors import WalCorruption, WalError
+from reference.errors import WalCorruption, WalError, WalIoError
 from reference.header import Header
 from reference.storage import FileStorage
 from reference.wal import Design, EmbeddedWal, WalRecord
@@ -26,7 +27,24 @@ Answer = dict[str, Any]
 
 
 class ProtocolError(Exception):
-    """A request the driver cannot make sense of (not a WAL error)."""
+    """A request the driver cannot carry out, which is no WAL error (P1.2):
+    ``Protocol`` for a malformed request, ``NotOpen`` for a WAL request while
+    none is open, ``AlreadyOpen`` for an open while one is."""
+
+    def __init__(self, reason: str, kind: str = "Protocol") -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+# P3: Python decorates the OS's message ("[Errno 2] No such file or directory:
+# 'path'"); the protocol carries the message alone, as every language has it.
+_PYTHON_OS_ERROR = re.compile(r"^\[Errno -?\d+\] (?P<message>.*?)(?:: '.*'(?: -> '.*')?)?$", re.DOTALL)
+
+
+def normalise_io_reason(reason: str) -> str:
+    """P3: an ``Io`` reason without Python's ``[Errno N]`` and file names."""
+    matched = _PYTHON_OS_ERROR.match(reason)
+    return matched.group("message") if matched else reason
 
 
 def _records(records: list[WalRecord]) -> Answer:
@@ -64,7 +82,7 @@ class Driver:
 
     def _wal(self) -> EmbeddedWal:
         if self.wal is None:
-            raise ProtocolError("no WAL is open")
+            raise ProtocolError("no WAL is open", "NotOpen")
         return self.wal
 
     def hello(self, request: dict[str, Any]) -> Answer:
@@ -72,15 +90,24 @@ class Driver:
 
     def open(self, request: dict[str, Any]) -> Answer:
         if self.wal is not None:
-            raise ProtocolError("open while a WAL is open")
-        read_only = bool(request.get("read_only", False))
+            raise ProtocolError("open while a WAL is open; close it first", "AlreadyOpen")
+        read_only = request.get("read_only")
+        if not isinstance(read_only, bool):
+            raise ProtocolError(f"'read_only' must be a boolean, got {read_only!r}")
+        path = request.get("path")
+        if not isinstance(path, str):
+            raise ProtocolError(f"'path' must be a string, got {path!r}")
         header = Header(
             wal_size=_integer(request, "region_size"),
             wal_offset=_integer(request, "region_offset"),
             wal_checkpoint_pos=_integer(request, "checkpoint_pos"),
             wal_sequence=_integer(request, "checkpoint_sequence"),
         )
-        storage = FileStorage(request["path"], read_only=read_only)
+        try:
+            storage = FileStorage(path, read_only=read_only)
+        except OSError as error:
+            # P1.4: a failed open answers its error and leaves nothing open.
+            raise WalIoError(error.strerror or str(error)) from error
         try:
             opener = EmbeddedWal.open_read_only if read_only else EmbeddedWal.open
             self.wal = opener(storage, header, design=self.design)
@@ -91,8 +118,11 @@ class Driver:
         return {}
 
     def checkpoint(self, request: dict[str, Any]) -> Answer:
-        assert self.header is not None
-        self._wal().record_checkpoint(self.header)
+        """record_checkpoint on the header given at open, and nothing more: the
+        runner owns the MV2 header (P1.3), so no header write and no sync here."""
+        wal = self._wal()
+        assert self.header is not None  # set with the WAL
+        wal.record_checkpoint(self.header)
         return {
             "checkpoint_pos": self.header.wal_checkpoint_pos,
             "checkpoint_sequence": self.header.wal_sequence,
@@ -108,7 +138,11 @@ class Driver:
         }
 
     def skip_sync(self, request: dict[str, Any]) -> Answer:
-        self._wal().set_skip_sync(bool(request["skip"]))
+        wal = self._wal()
+        skip = request.get("skip")
+        if not isinstance(skip, bool):
+            raise ProtocolError(f"'skip' must be a boolean, got {skip!r}")
+        wal.set_skip_sync(skip)
         return {}
 
     def flush(self, request: dict[str, Any]) -> Answer:
@@ -137,15 +171,22 @@ class Driver:
             request = json.loads(line)
             if not isinstance(request, dict):
                 raise ProtocolError("a request is a JSON object")
-            handler = self.handlers.get(request.get("op", ""))
+            op = request.get("op")
+            if not isinstance(op, str):
+                raise ProtocolError(f"'op' must be a string, got {op!r}")
+            handler = self.handlers.get(op)
             if handler is None:
                 return _failure("Unsupported", f"unknown op {request.get('op')!r}")
             return {"ok": True, **handler(request)}
         except WalCorruption as error:
             return _failure(error.kind, error.reason, offset=error.offset)
+        except WalIoError as error:
+            return _failure(error.kind, normalise_io_reason(error.reason))
         except WalError as error:
             return _failure(error.kind, error.reason)
-        except (ProtocolError, ValueError, KeyError, TypeError) as error:
+        except ProtocolError as error:
+            return _failure(error.kind, str(error))
+        except (ValueError, KeyError, TypeError) as error:
             return _failure("Protocol", f"{type(error).__name__}: {error}")
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.test_driver_protocol import check_protocol_session
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = ROOT / "ports" / "rust"
 SEED = ROOT.parent / "shared" / "seed" / "embedded_wal.rs"
@@ -183,3 +185,11 @@ def test_original_breaks_the_guarantees_d1_to_d4_name(binaries: Binaries) -> Non
         assert any(message in text for text in messages), f"{defect} not reported:\n{shown}"
     # Nothing else: G2 and G3 hold on memvid's code when no crash is involved.
     assert {text.split(" ", 1)[0] for text in messages} <= {"G1", "G4", "G5", "G6"}, shown
+
+
+@pytest.mark.parametrize("which", ["original", "fixed"])
+def test_rust_drivers_answer_the_protocols_errors(binaries: Binaries, tmp_path: Path, which: str) -> None:
+    """The same session as the reference's driver (P1.2, P1.4, P3): the
+    protocol's error kinds, a failed open leaving nothing open, Io reasons
+    without Rust's " (os error N)"."""
+    check_protocol_session([getattr(binaries, which)], tmp_path)
