@@ -1,0 +1,62 @@
+"""``walcheck mutate`` (walcheck/mutation/): Cosmic Ray's mutants, run in a copy
+of the project against a pytest killer, scored per file; survivors listed in
+spec/mutants.md count as equivalent. Here on a file whose every mutant a
+cheap killer must kill, and on the catalogue's format. Needs the
+``mutation`` extra (.ci/run installs it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from walcheck.mutation.equivalents import load_equivalents, mutated_lines, parse_equivalents
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mutate_scores_the_mutants_of_a_file(tmp_path: Path) -> None:
+    pytest.importorskip("cosmic_ray", reason="Cosmic Ray: pip install -e '.[mutation]'")
+    report = tmp_path / "mutants.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "walcheck.mutation",
+            "--file",
+            "model/digest.py",
+            "--sample",
+            "2",
+            "--select",
+            "TestStatefulSmallRegionFixed",
+            "--json",
+            str(report),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    document = json.loads(report.read_text())
+    assert document["population"] == 2 and document["judged"] == 2 and document["killed"] == 2, document
+    assert {mutant["outcome"] for mutant in document["mutants"]} == {"killed"}
+    assert "model/digest.py" in completed.stdout and "100.0%" in completed.stdout
+    # The working tree never saw a mutant.
+    assert subprocess.run(["git", "diff", "--quiet", "--", "model"], cwd=ROOT, check=False).returncode == 0
+
+
+def test_equivalents_match_a_diff_by_its_lines() -> None:
+    rows = parse_equivalents(
+        "| file | as written | mutated | why |\n|---|---|---|---|\n"
+        "| `model/wal.py` | `x = a < b` | `x = a <= b` | a never equals b here |\n"
+    )
+    assert len(rows) == 1
+    removed, added = mutated_lines("--- a\n+++ b\n@@ -1 +1 @@\n-    x = a < b\n+    x = a <= b\n")
+    assert rows[0].matches("model/wal.py", removed, added)
+    assert not rows[0].matches("reference/wal.py", removed, added)
+    assert all(row.reason for row in load_equivalents())

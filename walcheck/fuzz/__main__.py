@@ -1,0 +1,7 @@
+"""``python -m walcheck.fuzz [options]``: ``walcheck fuzz``."""
+
+import sys
+
+from walcheck.fuzz.command import main
+
+sys.exit(main(["fuzz", *sys.argv[1:]]))

@@ -1,0 +1,7 @@
+"""``python -m walcheck.mutation [options]``: ``walcheck mutate`` before the CLI lists it."""
+
+import sys
+
+from walcheck.mutation.command import main
+
+sys.exit(main(["mutate", *sys.argv[1:]]))

@@ -1,0 +1,152 @@
+"""``walcheck mutate``: a seeded sample of Cosmic Ray's mutants of the model, the
+reference and the caller layer, each run against ``pytest -k stateful``.
+Progress goes to stderr, the per-file score to stdout. Exit 0 when the score of
+non-equivalent mutants reaches ``--min-score``, 1 when it does not, 2 on bad
+usage (Cosmic Ray missing: ``pip install -e '.[mutation]'``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TextIO
+
+EXIT_OK = 0
+EXIT_FINDING = 1
+EXIT_USAGE = 2
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _percent(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be a percentage from 0 to 100, got {text}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "mutate",
+        help="the mutation score of `pytest -k stateful` (Cosmic Ray), per file",
+        description=(
+            "Make Cosmic Ray's mutants of model/, reference/ and the caller layer, run a seeded "
+            "sample of them, each in a copy of the project, against `pytest -k stateful` on a "
+            "fast derandomised Hypothesis profile, and print the score per file. Survivors listed "
+            "in spec/mutants.md as equivalent count apart."
+        ),
+    )
+    parser.add_argument("--sample", type=_count, default=40, help="mutants to run (default: 40)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the sample (default: 0)")
+    parser.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        metavar="PATH",
+        help="mutate this file (repeatable; default: reference/*.py and model/*.py but __init__ and driver)",
+    )
+    parser.add_argument(
+        "--profile",
+        default="mutation",
+        help="the killer's Hypothesis profile (default: mutation, 60 examples x 30 steps, derandomised)",
+    )
+    parser.add_argument(
+        "--select",
+        default="stateful",
+        metavar="EXPR",
+        help="the killer's pytest -k expression (default: stateful; narrower only to try the command)",
+    )
+    parser.add_argument("--timeout", type=_seconds, default=None, help="seconds a mutant may run")
+    parser.add_argument(
+        "--min-score", type=_percent, default=98.0, help="exit 1 below this score (default: 98)"
+    )
+    parser.add_argument("--session", type=Path, help="keep Cosmic Ray's session database here")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write every mutant's outcome here")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    if importlib.util.find_spec("cosmic_ray") is None:
+        print("walcheck mutate: Cosmic Ray is not installed: pip install -e '.[mutation]'", file=err)
+        return EXIT_USAGE
+    from walcheck.mutation.runner import ROOT, run_mutation
+
+    for name in args.files or ():
+        if not (ROOT / name).is_file():
+            print(f"walcheck mutate: no such file in the project: {name}", file=err)
+            return EXIT_USAGE
+    if args.json is not None and not args.json.parent.is_dir():
+        print(f"walcheck mutate: no such directory for --json: {args.json.parent}", file=err)
+        return EXIT_USAGE
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(message, file=err, flush=True)
+
+    from walcheck.mutation.runner import render
+
+    try:
+        report = run_mutation(
+            sample=args.sample,
+            seed=args.seed,
+            files=args.files,
+            profile=args.profile,
+            timeout=args.timeout,
+            session=args.session,
+            progress=progress,
+            select=args.select,
+        )
+    except RuntimeError as failure:
+        print(f"walcheck mutate: {failure}", file=err)
+        return EXIT_FINDING
+    print("\n".join(render(report)), file=out)
+    if args.json is not None:
+        document = {
+            "seed": report.seed,
+            "population": report.population,
+            "score": report.score,
+            "killed": report.killed,
+            "judged": report.judged,
+            "seconds": report.seconds,
+            "baseline_seconds": report.baseline_seconds,
+            "mutants": [dataclasses.asdict(mutant) for mutant in report.mutants],
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return EXIT_OK if 100 * report.score >= args.min_score else EXIT_FINDING
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="walcheck")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_parser(subparsers)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
+    return run(args)

@@ -1,0 +1,57 @@
+"""The equivalent mutants listed in spec/mutants.md, and matching a mutant's diff to them.
+
+A row of the table there names the file, the line as written and the line as
+mutated (each in backticks, stripped of indentation), and why no test can tell
+the two apart. A mutant matches a row when its diff removes that line and adds
+the mutated one in that file: line numbers move with every edit, the code does
+not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "spec" / "mutants.md"
+_ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*`([^`]*)`\s*\|\s*`([^`]*)`\s*\|\s*(.+?)\s*\|\s*$")
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    path: str
+    original: str
+    mutated: str
+    reason: str
+
+    def matches(self, path: str, removed: Sequence[str], added: Sequence[str]) -> bool:
+        return path == self.path and self.original in removed and self.mutated in added
+
+
+def parse_equivalents(text: str) -> list[Equivalent]:
+    rows: list[Equivalent] = []
+    for line in text.splitlines():
+        match = _ROW.match(line)
+        if match:
+            path, original, mutated, reason = match.groups()
+            rows.append(Equivalent(path, original.strip(), mutated.strip(), reason))
+    return rows
+
+
+def load_equivalents(path: Path = CATALOGUE) -> list[Equivalent]:
+    return parse_equivalents(path.read_text(encoding="utf-8")) if path.exists() else []
+
+
+def mutated_lines(diff: str) -> tuple[list[str], list[str]]:
+    """The lines a unified diff removes and adds, stripped."""
+    removed: list[str] = []
+    added: list[str] = []
+    for line in diff.splitlines():
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("-"):
+            removed.append(line[1:].strip())
+        elif line.startswith("+"):
+            added.append(line[1:].strip())
+    return removed, added
