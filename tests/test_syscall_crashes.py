@@ -8,6 +8,7 @@ CI (which installs it, .ci/run) a skip fails.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -17,6 +18,7 @@ import pytest
 
 from walcheck.real.syscalls.campaign import CrashReport, check_recording
 from walcheck.real.syscalls.checkers import caller_readers, reference_readers
+from walcheck.real.syscalls.command import main as crashes_main
 from walcheck.real.syscalls.recorder import Call, Recording, parse_trace, record, strace_path
 from walcheck.real.syscalls.states import Persistence, everything
 
@@ -220,3 +222,36 @@ def test_each_reference_fix_is_needed(
     shown = failures[0].render()
     print(shown)
     assert any(dropped in d for d in failures[0].dropped), shown
+
+
+@needs_strace
+@pytest.mark.planted_bug
+def test_the_crashes_command_prints_a_failure_with_its_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.syscall_writers",
+        "growth-one-sync",
+        "{dir}/wal.mv2",
+        "--appends",
+        "12",
+        "--seed",
+        "1",
+    ]
+    assert crashes_main(["--seed", "1", "--", *argv]) == 1
+    out = capsys.readouterr().out
+    assert "G5 broken for reference fixed tolerant, crash after" in out
+    assert "not persisted: " in out and "size 12288 not persisted" in out
+    assert "recovery: " in out and "failed to fill whole buffer" in out
+
+
+@needs_strace
+def test_the_crashes_command_passes_the_fixed_writer_and_speaks_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [sys.executable, "-m", "walcheck.real.syscalls.writer", "{dir}/wal.mv2", "--appends", "6"]
+    assert crashes_main(["--json", "--max-states", "200", "--", *argv]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["failures"] == [] or all(not f["promised"] for f in report["failures"])
+    assert report["states_checked"] > 20
+    assert crashes_main([]) == 2

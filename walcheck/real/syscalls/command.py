@@ -1,0 +1,176 @@
+"""``walcheck crashes``: record a program's file-system calls, check every crash state.
+
+    walcheck crashes [--json] [--seed N] [--max-states N] [--samples N]
+        [--exhaustive-limit N] [--readers reference|caller|memvid] [--file NAME]
+        -- CMD ARGS...
+
+The program runs under strace in a fresh directory, named by ``WALCHECK_DIR``
+in its environment and by ``{dir}`` in its arguments; it reports what it was
+told on ``WALCHECK_ACK_FD`` (the protocol of walcheck/real/syscalls/writer.py:
+``created``, ``begin <hex payload>``, ``append <sequence> synced|unsynced``,
+``flush``, ``commit <sequences>``, ``note ...``). Every crash state of
+spec/persistence.md is then written as real files and opened by the readers
+(``--readers``) of ``--file``; the oracle checks G1, G2, G5 (PM10).
+
+Progress goes to stderr; the report to stdout, each failure as its crash point,
+the calls that persisted and those that did not, and what recovery returned.
+Exit 0 when no promised reader broke a guarantee, 1 when one did, 2 on bad
+usage or a program that cannot be recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from walcheck.real.syscalls.campaign import (
+    DEFAULT_EXHAUSTIVE_LIMIT,
+    DEFAULT_SAMPLES_PER_POINT,
+    CrashReport,
+    check_recording,
+)
+from walcheck.real.syscalls.checkers import (
+    MemvidReaderProcess,
+    Reader,
+    caller_readers,
+    memvid_readers,
+    reference_readers,
+)
+from walcheck.real.syscalls.recorder import RecordingError, record
+
+EXIT_OK = 0
+EXIT_FINDING = 1
+EXIT_USAGE = 2
+DIRECTORY_VARIABLE = "WALCHECK_DIR"
+READERS = ("reference", "caller", "memvid")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "crashes",
+        help="record a program's file-system calls and check every crash state they allow",
+        description=(__doc__ or "").split("\n\n")[0],
+    )
+    configure(parser)
+    return parser
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    parser.add_argument("--seed", type=int, default=0, help="the sampling seed (PM9; default 0)")
+    parser.add_argument("--max-states", type=_positive, default=None, help="stop after this many states")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=DEFAULT_SAMPLES_PER_POINT,
+        help="samples per crash point past the limit",
+    )
+    parser.add_argument(
+        "--exhaustive-limit",
+        type=int,
+        default=DEFAULT_EXHAUSTIVE_LIMIT,
+        help="check every choice at a crash point when there are at most this many",
+    )
+    parser.add_argument("--readers", choices=READERS, default="reference", help="who opens each state")
+    parser.add_argument(
+        "--show-measured",
+        action="store_true",
+        help="also print the failures of readers that promise nothing (ORIGINAL, strict recovery)",
+    )
+    parser.add_argument("--file", default="wal.mv2", help="the file under the directory the readers open")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD ARGS... ({dir} is the directory)")
+
+
+def _readers(kind: str, file: str, memvid: MemvidReaderProcess) -> list[Reader]:
+    if kind == "caller":
+        return caller_readers(file)
+    if kind == "memvid":
+        return memvid_readers(file, memvid)
+    return reference_readers(file)
+
+
+def run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        print("walcheck crashes: give the program after --", file=sys.stderr)
+        return EXIT_USAGE
+    memvid = MemvidReaderProcess()
+    with tempfile.TemporaryDirectory(prefix="walcheck-crashes-") as scratch:
+        directory = Path(scratch) / "root"
+        directory.mkdir()
+        command = [part.replace("{dir}", str(directory)) for part in argv]
+        print(f"recording {' '.join(command)} in {directory}", file=sys.stderr)
+        try:
+            recording = record(command, directory, env={**os.environ, DIRECTORY_VARIABLE: str(directory)})
+        except (RecordingError, OSError) as error:
+            print(f"walcheck crashes: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        if recording.returncode != 0:
+            print(
+                f"walcheck crashes: the program exited {recording.returncode}: {recording.stderr[-2000:]}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(
+            f"{len(recording.calls)} calls recorded in {recording.seconds_running:.1f} s "
+            f"(parsed in {recording.seconds_parsing:.1f} s); checking crash states",
+            file=sys.stderr,
+        )
+
+        points_done = 0
+
+        def progress(report: CrashReport) -> None:
+            nonlocal points_done
+            points_done += 1
+            if points_done % 25 == 0 or points_done == report.points:
+                print(
+                    f"  crash point {points_done}/{report.points}: {report.states_checked:,} states checked",
+                    file=sys.stderr,
+                )
+
+        try:
+            report = check_recording(
+                recording,
+                _readers(args.readers, args.file, memvid),
+                name=" ".join(argv),
+                seed=args.seed,
+                exhaustive_limit=args.exhaustive_limit,
+                samples_per_point=args.samples,
+                max_states=args.max_states,
+                progress=progress,
+            )
+        finally:
+            memvid.close()
+    if args.json:
+        json.dump(report.as_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(report.render())
+        for failure in report.failures:
+            if failure.promised or args.show_measured:
+                print(failure.render() + ("" if failure.promised else " (measured, not promised)"))
+    return EXIT_FINDING if report.promised_failures() else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="walcheck crashes", description=(__doc__ or "").split("\n\n")[0])
+    configure(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
