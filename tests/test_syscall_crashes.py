@@ -144,10 +144,11 @@ def _reference_trace(tmp_path: Path, name: str, argv: list[str]) -> Recording:
     return record([sys.executable, "-m", "walcheck.real.syscalls.writer", str(root / "wal.mv2"), *argv], root)
 
 
-# (api, mode, seed, appends): synced appends and batches with flush, commits, and growth
-# from 4 KiB to 16 KiB, through the reference's in-place commit and through memvid's
-# caller layer (reference.caller: the staged commit, a copy renamed over the file and the
-# directory synced; FIXED's growth staged too). The seeds were chosen for variety only.
+# (api, mode, seed, appends): synced appends and batches with flush, commits and growth from
+# 4 KiB, through the reference's in-place commit and growth (grow_region, which syncs before
+# the header, PM12), and through memvid's caller layer (reference.caller: the staged commit,
+# a copy renamed over the file and the directory synced, and FIXED's staged growth). The
+# seeds were chosen for variety only.
 FIXED_TRACES = [
     ("in-place", "sync", 1, 40),
     *(("in-place", "batch", seed, 45) for seed in range(1, 5)),
@@ -162,9 +163,9 @@ if THOROUGH:
 @needs_strace
 def test_the_fixed_reference_writer_survives_every_crash_state(tmp_path: Path) -> None:
     """Issue 11's first target: FIXED's own writer on FileStorage, its real
-    pwrite/fsync/rename order, growth and commit, loses nothing, opens, and
-    returns nothing wrong in any crash state its recorded calls allow (at
-    least 10,000 distinct states a run)."""
+    pwrite/fsync/rename order, commits and (staged) growth, loses nothing,
+    opens, and returns nothing wrong in any crash state its recorded calls
+    allow (at least 10,000 distinct states a run)."""
     reports: list[CrashReport] = []
     for api, mode, seed, appends in FIXED_TRACES:
         recording = _reference_trace(
@@ -175,9 +176,10 @@ def test_the_fixed_reference_writer_survives_every_crash_state(tmp_path: Path) -
         acks = [c.text.split()[0] for c in recording.acks]
         kinds = {c.kind for c in recording.calls}
         if api == "in-place":
-            assert "grow" in acks and "commit" in acks, f"{mode} seed {seed} did not grow and commit: {acks}"
+            assert "commit" in acks and "grow" in acks, f"{mode} seed {seed}: {acks}"
         else:
             assert {"rename", "dirsync"} <= kinds, f"the staged commit was not recorded: {kinds}"
+            assert "grow" in acks, f"{mode} seed {seed} did not grow: {acks}"
         readers = reference_readers("wal.mv2") if api == "in-place" else caller_readers("wal.mv2")
         report = check_recording(
             recording,
@@ -199,44 +201,68 @@ def test_the_fixed_reference_writer_survives_every_crash_state(tmp_path: Path) -
 
 @needs_strace
 @pytest.mark.planted_bug
-@pytest.mark.parametrize(
-    ("plant", "argv", "guarantee", "dropped"),
-    [
-        ("no-directory-sync", ["--appends", "3"], "G5", "openat wal.mv2: not persisted"),
-        ("growth-one-sync", ["--appends", "12", "--seed", "1"], "G5", " not persisted"),
-    ],
-)
-def test_each_reference_fix_is_needed(
-    tmp_path: Path, plant: str, argv: list[str], guarantee: str, dropped: str
-) -> None:
-    """PM12: with either fix taken out again, FIXED's reader fails, and the
-    minimal trace names the call whose loss does it."""
-    root = tmp_path / plant
+def test_the_directory_sync_at_create_is_needed(tmp_path: Path) -> None:
+    """PM12: with FileStorage's directory sync at create taken out again,
+    FIXED's reader finds no file after an acknowledged append, and the minimal
+    trace names the create whose name did not persist."""
+    root = tmp_path / "planted"
     root.mkdir()
     recording = record(
-        [sys.executable, "-m", "tests.syscall_writers", plant, str(root / "wal.mv2"), *argv], root
+        [
+            sys.executable,
+            "-m",
+            "tests.syscall_writers",
+            "no-directory-sync",
+            str(root / "wal.mv2"),
+            "--appends",
+            "3",
+        ],
+        root,
     )
-    report = check_recording(recording, reference_readers("wal.mv2"), name=plant)
-    failures = [f for f in report.promised_failures() if f.guarantee == guarantee]
+    report = check_recording(recording, reference_readers("wal.mv2"), name="no directory sync")
+    failures = [f for f in report.promised_failures() if f.guarantee == "G5"]
     assert failures, report.render()
-    shown = failures[0].render()
-    print(shown)
-    assert any(dropped in d for d in failures[0].dropped), shown
+    print(failures[0].render())
+    assert any("openat wal.mv2: not persisted" in d for d in failures[0].dropped), failures[0].render()
 
 
 @needs_strace
-@pytest.mark.planted_bug
+def test_memvids_in_place_growth_leaves_a_header_past_the_end_of_the_file(tmp_path: Path) -> None:
+    """M4 seen in recorded calls (spec/persistence.md PM12): memvid's in-place
+    growth (grow_region with memvid_order, what the ORIGINAL writer does)
+    writes the zeros that extend the file and then the header naming the
+    larger region, under one sync. A crash that keeps the header's sector and
+    not the new size (PM4) leaves a region past the end of the file: every open
+    fails, FIXED's WAL too. FIXED syncs before the header (the test above)."""
+    recording = _reference_trace(
+        tmp_path, "in-place-growth", ["--design", "original", "--appends", "12", "--seed", "1"]
+    )
+    assert "grow" in [c.text.split()[0] for c in recording.acks]
+    report = check_recording(recording, reference_readers("wal.mv2"), name="in-place growth")
+    failures = [f for f in report.promised_failures() if f.guarantee == "G5"]
+    assert failures, report.render()
+    shown = failures[0].render()
+    print(shown)
+    assert "pwrite64 wal.mv2 [0, 4096)" in " ".join(failures[0].kept), shown
+    assert any("size 12288 not persisted" in d for d in failures[0].dropped), shown
+    assert "failed to fill whole buffer" in failures[0].returned, shown
+
+
+@needs_strace
 def test_the_crashes_command_prints_a_failure_with_its_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    """M4 (memvid's growth) through the command: exit 1, and the failure with its crash point,
+    the calls kept and dropped, and what recovery returned."""
     argv = [
         sys.executable,
         "-m",
-        "tests.syscall_writers",
-        "growth-one-sync",
+        "walcheck.real.syscalls.writer",
         "{dir}/wal.mv2",
         "--appends",
         "12",
         "--seed",
         "1",
+        "--design",
+        "original",
     ]
     assert crashes_main(["--seed", "1", "--", *argv]) == 1
     out = capsys.readouterr().out
@@ -249,7 +275,16 @@ def test_the_crashes_command_prints_a_failure_with_its_trace(capsys: pytest.Capt
 def test_the_crashes_command_passes_the_fixed_writer_and_speaks_json(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    argv = [sys.executable, "-m", "walcheck.real.syscalls.writer", "{dir}/wal.mv2", "--appends", "6"]
+    argv = [
+        sys.executable,
+        "-m",
+        "walcheck.real.syscalls.writer",
+        "{dir}/wal.mv2",
+        "--appends",
+        "6",
+        "--cap",
+        "4096",
+    ]
     assert crashes_main(["--json", "--max-states", "200", "--", *argv]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["failures"] == [] or all(not f["promised"] for f in report["failures"])

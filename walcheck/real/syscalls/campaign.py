@@ -173,11 +173,11 @@ def check_recording(
                 oracle_lines.append(calls[point - 1].text)
             if point not in wanted:
                 continue
-            phase = oracle_lines[-1].split()[0] if oracle_lines else "(nothing reported)"
-            if oracle_lines and phase == "note":
-                phase = oracle_lines[-1]
+            phase = _phase(oracle_lines)
             # The oracle does not change while it checks, so one per crash point serves every state.
             expected = _expectation(expectation, oracle_lines)
+            if not expected.oracle.acknowledged:
+                phase += ", nothing acknowledged yet"
             model = persistence.point_model(point)
             sampled = model.count() > exhaustive_limit
             report.points_sampled += sampled
@@ -272,6 +272,14 @@ def _count(reader: Reader, outcome: str, acknowledged: int) -> None:
             figures.add(figures.REAL_CALL_ACKNOWLEDGED, reader.design, acknowledged)
     if outcome in failures:
         figures.add(failures[outcome], reader.design)
+
+
+def _phase(lines: Sequence[str]) -> str:
+    """The writer's last report before a crash point: what was in flight."""
+    if not lines:
+        return "(nothing reported)"
+    kind = lines[-1].split()[0]
+    return lines[-1] if kind == "note" else kind
 
 
 def _expectation(factory: Callable[[], Expectation], lines: Sequence[str]) -> Expectation:

@@ -95,7 +95,8 @@ def run(path: str, *, design: Design, mode: str, appends: int, seed: int, region
                 if new_size <= cap:
                     skip_sync = wal.skip_sync
                     del wal  # memvid drops the WAL before it moves the bytes
-                    grow_region(storage, header, new_size)
+                    # ORIGINAL grows in memvid's order, one sync (M4); FIXED syncs first (PM12).
+                    grow_region(storage, header, new_size, memvid_order=design is Design.ORIGINAL)
                     header = read_header(storage)
                     wal = EmbeddedWal.open(storage, header, design=design)
                     wal.set_skip_sync(skip_sync)
@@ -139,6 +140,14 @@ def run_caller(path: str, *, design: Design, mode: str, appends: int, seed: int,
     rng = random.Random(seed)
     memory = Memory.create(FileDirectory(path, lock=True), design=design, wal_size=region)
     report("created")
+
+    def put(data: bytes) -> int:
+        size = memory.header.wal_size
+        sequence = memory.put(data)
+        if memory.header.wal_size != size:
+            report(f"grow {memory.header.wal_size}")
+        return sequence
+
     n = 0
     while n < appends:
         for _ in range(rng.randint(1, COMMIT_EVERY_MAX)):
@@ -147,14 +156,14 @@ def run_caller(path: str, *, design: Design, mode: str, appends: int, seed: int,
             if mode == "sync":
                 data = payload(rng, n)
                 report(f"begin {data.hex()}")
-                report(f"append {memory.put(data)} synced")
+                report(f"append {put(data)} synced")
                 n += 1
             else:
                 memory.begin_batch()
                 for _ in range(min(rng.randint(1, BATCH_SIZE_MAX), appends - n)):
                     data = payload(rng, n)
                     report(f"begin {data.hex()}")
-                    report(f"append {memory.put(data)} unsynced")
+                    report(f"append {put(data)} unsynced")
                     n += 1
                 memory.end_batch()
                 report("flush")
