@@ -280,3 +280,27 @@ def test_fixed_open_follows_a_rename_between_open_and_lock(
         stale.close()
     assert calls
     first.close()
+
+
+@needs_sdk
+@pytest.mark.parametrize("design", list(Design), ids=lambda d: d.value)
+def test_memvid_second_writer_after_a_reference_commit(
+    tmp_path: Path, sdk_writers: Callable[[], SdkWriter], design: Design
+) -> None:
+    """locking.md L5 between the two: a reference writer (lock=True) that has
+    committed (its file is a new inode). FIXED locked the copy before the
+    rename, so memvid's open is refused, after its 10 s of retries; ORIGINAL,
+    like memvid, holds its lock on the unlinked inode, so memvid gets past the
+    lock at once (and then fails on the reference's file, which has no TOC)."""
+    path = tmp_path / "shared.mv2"
+    writer = Memory.create(FileDirectory(path, lock=True), design=design, wal_size=4096)
+    writer.put(b"a0")
+    writer.commit()
+    memvid = sdk_writers()
+    answer = memvid(f"open {path}")
+    writer.close()
+    error = answer.get("error", "")
+    if design is Design.FIXED:
+        assert "LockedError" in error and answer["seconds"] >= 5, answer
+    else:
+        assert "LockedError" not in error and answer.get("seconds", 0) < 5, answer
