@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from walcheck.bench import QUICK_PLAN, REPEATS, main, render_table, run_bench
+from walcheck.bench.measure import QUICK_PLAN, REPEATS, main, render_table, run_bench
 
 
 def _positive(value: Any) -> bool:

@@ -17,7 +17,7 @@ import pytest
 import model as m
 from walcheck import figures
 from walcheck.cli import main
-from walcheck.conform import Append, Exchange, Pending, Reopen, Trace, run_conform, transcript
+from walcheck.conformance.transcript import Append, Exchange, Pending, Reopen, Trace, run_conform, transcript
 
 REFERENCE = [sys.executable, "-m", "reference.driver"]
 ORIGINAL = [*REFERENCE, "--design", "original"]

@@ -23,8 +23,8 @@ from reference import (
     grown_size,
     read_header,
 )
-from walcheck.campaign import DEFECT_HUNTS, DefectHunt, hunt, hunt_settings
-from walcheck.machines import build_machine
+from walcheck.sidebyside.hunts import DEFECT_HUNTS, DefectHunt, hunt, hunt_settings
+from walcheck.sidebyside.machines import build_machine
 
 # The crash hunts (C1, C2) have their own tests in tests/test_stateful_crash.py.
 HUNTS = {h.defect: h for h in DEFECT_HUNTS if h.crash_kinds is None}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import model as m
 from walcheck import figures
-from walcheck.exhaustive import ExhaustiveReport, run_exhaustive
+from walcheck.sidebyside.exhaustive import ExhaustiveReport, run_exhaustive
 
 
 def _exhaustive(design: m.Design) -> ExhaustiveReport:

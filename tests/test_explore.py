@@ -17,8 +17,8 @@ from dataclasses import replace
 import pytest
 
 import model as m
-import walcheck.explore as explore_module
-from walcheck.explore import (
+import walcheck.modelcheck.search as explore_module
+from walcheck.modelcheck.search import (
     CHECKPOINT_ERASES,
     CONFIGURATIONS,
     CONFIGURATIONS_BY_NAME,
@@ -34,7 +34,7 @@ from walcheck.explore import (
 from walcheck.oracle import Oracle
 
 # defect -> (configuration, length of its shortest trace: operations after create-and-open).
-# Measured with `python -m walcheck.explore --design original`; spec/explore.md shows the traces.
+# Measured with `python -m walcheck.modelcheck.search --design original`; spec/explore.md shows the traces.
 SHORTEST = {
     "D3": ("under-header", 0),
     "D1": ("exact-fit", 1),

@@ -26,7 +26,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from reference import encode_entry
 from reference.header import WAL_OFFSET
-from walcheck.crash_machines import StatefulCrashFixed
+from walcheck.sidebyside.crash_machines import StatefulCrashFixed
 
 # A real test of the suite, collected here too: 16 hostile files, each a typed error.
 from tests.test_hostile import test_huge_wal_size_is_a_prompt_short_read_in_memory  # noqa: F401

@@ -1,5 +1,5 @@
 """Real-process crash test: writers doing memvid-like work are SIGKILLed at
-random moments and every acknowledged record must survive (walcheck/killtest.py).
+random moments and every acknowledged record must survive (walcheck/real/killtest/).
 
 The checker is tested too: on files damaged after a real kill, or crafted, it
 must report each kind of failure it exists to find."""
@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 import reference.wal
-import walcheck.killtest
+import walcheck.real.killtest.campaign
 from reference import FileStorage, commit, create_mv2, encode_entry, read_header, write_header
 from reference.header import WAL_OFFSET
 from reference.wal import Design, EmbeddedWal, scan_region
 from walcheck import figures
-from walcheck.killtest import (
+from walcheck.real.killtest.campaign import (
     FIRST_N_STRIDE,
     INITIAL_REGION_SIZE,
     CheckResult,
@@ -107,7 +107,7 @@ def test_sigkill_loses_no_acknowledged_record(mode: str, tmp_path: Path) -> None
 _WIPING_WRITER = """
 import sys
 import reference.wal
-from walcheck import killtest
+from walcheck.real.killtest import campaign as killtest
 
 opened = reference.wal.EmbeddedWal._open.__func__
 
@@ -128,7 +128,7 @@ def test_campaign_catches_a_writer_that_loses_acknowledged_records(
     def planted_writer_argv(path: Path, seed: int, mode: str, first_n: int) -> list[str]:
         return [sys.executable, "-c", _WIPING_WRITER, "writer", str(path), str(seed), mode, str(first_n)]
 
-    monkeypatch.setattr(walcheck.killtest, "writer_argv", planted_writer_argv)
+    monkeypatch.setattr(walcheck.real.killtest.campaign, "writer_argv", planted_writer_argv)
     with figures.counting_into(figures.Figures()) as counted:
         report = run_kill_campaign(6, seed=1, directory=tmp_path, mode="sync", progress=FileFigures())
     assert report.acknowledgements > 0

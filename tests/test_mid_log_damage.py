@@ -34,7 +34,7 @@ from reference import (
 from reference.header import HEADER_SIZE
 from reference.mv2 import grow_region
 from reference.wal import SYNCED_BEFORE_MARK
-from walcheck.simdisk import SimulatedDisk
+from walcheck.sidebyside.simdisk import SimulatedDisk
 
 REGION_SIZE = 512
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,4 @@
-"""walcheck.simdisk: the simulated disk the crash tests run on.
+"""walcheck.sidebyside.simdisk: the simulated disk the crash tests run on.
 
 The expected images here come from an independent oracle: MemoryStorage replays
 the writes one at a time, and a sector's versions are read off those replays,
@@ -26,7 +26,7 @@ from reference import (
     create_mv2,
     read_header,
 )
-from walcheck.simdisk import (
+from walcheck.sidebyside.simdisk import (
     SECTOR_SIZE,
     SimulatedCrash,
     SimulatedDisk,

@@ -1,6 +1,6 @@
 """``pytest -k stateful``: the reference and the FIXED model side by side (spec S6)."""
 
-from walcheck.machines import StatefulMemvidSizesFixed, StatefulSmallRegionFixed
+from walcheck.sidebyside.machines import StatefulMemvidSizesFixed, StatefulSmallRegionFixed
 
 TestStatefulSmallRegionFixed = StatefulSmallRegionFixed.TestCase
 TestStatefulMemvidSizesFixed = StatefulMemvidSizesFixed.TestCase

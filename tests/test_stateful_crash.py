@@ -10,9 +10,9 @@ import dataclasses
 import pytest
 
 import model as m
-from walcheck.campaign import DEFECT_HUNTS, hunt, hunt_settings
-from walcheck.crash_machines import StatefulCrashFixed, build_crash_machine, original_crash_config
-from walcheck.machines import WalMachineBase
+from walcheck.sidebyside.crash_machines import StatefulCrashFixed, build_crash_machine, original_crash_config
+from walcheck.sidebyside.hunts import DEFECT_HUNTS, hunt, hunt_settings
+from walcheck.sidebyside.machines import WalMachineBase
 
 TestStatefulCrashFixed = StatefulCrashFixed.TestCase
 

@@ -12,7 +12,7 @@ import model.placement
 import model.region
 import model.wal
 import reference.wal
-from walcheck.campaign import Finding, fixed_machines, hunt, hunt_settings
+from walcheck.sidebyside.hunts import Finding, fixed_machines, hunt, hunt_settings
 
 # What these runs count is the planted bugs' doing, not FIXED's (tests/figures_plugin.py).
 pytestmark = pytest.mark.planted_bug
@@ -88,7 +88,7 @@ def test_stateful_catches_a_wal_that_acknowledges_after_a_failed_sync(
 ) -> None:
     """spec/faults.md R6: the crash machine must notice a reference that goes on
     appending after a write or sync failed."""
-    from walcheck.crash_machines import StatefulCrashFixed
+    from walcheck.sidebyside.crash_machines import StatefulCrashFixed
 
     monkeypatch.setattr(reference.wal.EmbeddedWal, "_assert_storage_healthy", lambda self: None)
     finding = hunt(StatefulCrashFixed, hunt_settings(300))
@@ -98,13 +98,13 @@ def test_stateful_catches_a_wal_that_acknowledges_after_a_failed_sync(
 def test_stateful_catches_a_crash_model_that_forgets_unsynced_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     """model/crash.py must predict the disk's power-loss images; a crash model
     that only ever offers the durable image must be caught."""
-    import walcheck.crash_machines
-    from walcheck.crash_machines import StatefulCrashFixed
+    import walcheck.sidebyside.crash_machines
+    from walcheck.sidebyside.crash_machines import StatefulCrashFixed
 
     def durable_only(disk: model.wal.Disk) -> list[model.region.Region]:
         return [disk.durable_region]
 
-    monkeypatch.setattr(walcheck.crash_machines, "power_loss_regions", durable_only)
+    monkeypatch.setattr(walcheck.sidebyside.crash_machines, "power_loss_regions", durable_only)
     # 500: with D6 in place the derandomised run of 300 no longer reaches an unsynced write
     # followed by a power loss (the trace it finds at 500 is 3 steps long).
     finding = hunt(StatefulCrashFixed, hunt_settings(500))
@@ -115,7 +115,7 @@ def test_stateful_catches_a_crash_model_that_forgets_unsynced_writes(monkeypatch
 def test_stateful_catches_a_reference_that_drops_damage_it_can_prove(monkeypatch: pytest.MonkeyPatch) -> None:
     """spec/faults.md R7: the crash machine's media faults must notice a
     reference that ends the log at damage a later marked record proves."""
-    from walcheck.crash_machines import StatefulCrashFixed
+    from walcheck.sidebyside.crash_machines import StatefulCrashFixed
 
     monkeypatch.setattr(reference.wal, "_proven_durable", lambda *args: False)
     finding = hunt(StatefulCrashFixed, hunt_settings(300))

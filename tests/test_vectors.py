@@ -16,8 +16,8 @@ import pytest
 import model as m
 from walcheck import figures
 from walcheck.cli import main
-from walcheck.conform_cli import replay_vectors, vector_files
-from walcheck.vectors import DEFAULT_DIRECTORY, stale_vectors
+from walcheck.conformance.conform_command import replay_vectors, vector_files
+from walcheck.conformance.vectors import DEFAULT_DIRECTORY, stale_vectors
 
 REFERENCE = [sys.executable, "-m", "reference.driver"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 import model as m
-from walcheck.campaign import DEFECT_HUNTS, CampaignReport, run_campaign
+from walcheck.sidebyside.hunts import DEFECT_HUNTS, CampaignReport, run_campaign
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the write head at the last checkpoint (wal_checkpoint_pos; default: 0)",
     )
 
-    from walcheck.explore import add_parser as add_explore_parser
+    from walcheck.modelcheck.search import add_parser as add_explore_parser
 
     add_explore_parser(commands)
 
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "bench",
         help="measure appends, recovery and the suite against floors measured in the same run",
-        description="Run walcheck.bench; options after 'bench' go to it ('walcheck bench --help').",
+        description="Run walcheck.bench.measure; options after 'bench' go to it ('walcheck bench --help').",
         add_help=False,
     )
     return parser
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["bench"]:
-        from walcheck.bench import main as bench_main
+        from walcheck.bench.measure import main as bench_main
 
         return bench_main(arguments[1:])
     parser = build_parser()
@@ -204,15 +204,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "inspect":
         return _inspect(args, sys.stdout, sys.stderr)
     if args.command == "explore":
-        from walcheck.explore import run as run_explore
+        from walcheck.modelcheck.search import run as run_explore
 
         return run_explore(args, sys.stdout, sys.stderr)
     if args.command == "conform":
-        from walcheck.conform_cli import conform_command
+        from walcheck.conformance.conform_command import conform_command
 
         return conform_command(args, sys.stdout, sys.stderr)
     if args.command == "vectors":
-        from walcheck.conform_cli import vectors_command
+        from walcheck.conformance.conform_command import vectors_command
 
         return vectors_command(args, sys.stdout, sys.stderr)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
@@ -297,7 +297,7 @@ def _inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _exhaustive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from walcheck.exhaustive import run_exhaustive
+    from walcheck.sidebyside.exhaustive import run_exhaustive
 
     design = m.Design(args.design)
 

@@ -50,7 +50,7 @@ CRASH_WRONG: Final = "crash images returning wrong records"
 CRASH_OTHER_VIOLATION: Final = "crash images breaking another guarantee"
 CRASH_DIVERGENCE: Final = "crash images the reference and the model recover differently"
 
-# Counted by tests/test_exhaustive_crash.py from walcheck.exhaustive's report.
+# Counted by tests/test_exhaustive_crash.py from walcheck.sidebyside.exhaustive's report.
 EXHAUSTIVE_CRASH_POINTS: Final = "exhaustive crash points"
 EXHAUSTIVE_IMAGES: Final = "exhaustive crash images"
 
@@ -73,7 +73,7 @@ HOSTILE_WRITABLE_COMPLETE: Final = "hostile files opened for writing: appended a
 MUTATED_INSPECTED: Final = "mutated memvid files inspected"
 MUTATED_OPENED: Final = "mutated memvid files read by every reader"
 
-# Counted by tests/test_conform.py and tests/test_vectors.py from walcheck.conform's figures,
+# Counted by tests/test_conform.py and tests/test_vectors.py from walcheck.conformance.transcript's figures,
 # once a run or a vector passed (spec/porting.md).
 CONFORM_TRACES: Final = "conform: traces a driver passed"
 CONFORM_REQUESTS: Final = "conform: requests compared with the model"
@@ -186,7 +186,7 @@ def counted_crash_recovery(
             if not media_damage:
                 add(_FAILURE_OF_GUARANTEE.get(violation.guarantee, CRASH_OTHER_VIOLATION), machine.design)
             raise
-        # walcheck.machines.Divergence, mostly (importing it here would be circular), or
+        # walcheck.sidebyside.machines.Divergence, mostly (importing it here would be circular), or
         # another assertion of the machine's about the model.
         except AssertionError:
             if not media_damage:

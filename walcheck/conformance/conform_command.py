@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import model as m
-from walcheck.conform import (
+from walcheck.conformance.transcript import (
     ConformanceFailure,
     DriverFailure,
     DriverProcess,
@@ -19,8 +19,8 @@ from walcheck.conform import (
     replay,
     run_conform,
 )
+from walcheck.conformance.vectors import DEFAULT_DIRECTORY, events_of, stale_vectors, write_vectors
 from walcheck.oracle import GuaranteeViolation
-from walcheck.vectors import DEFAULT_DIRECTORY, events_of, stale_vectors, write_vectors
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1

@@ -1137,7 +1137,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m walcheck.explore", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m walcheck.modelcheck.search", description=DESCRIPTION)
     _add_arguments(parser)
     try:
         args = parser.parse_args(argv)

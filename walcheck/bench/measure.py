@@ -1,4 +1,4 @@
-"""Benchmarks of the reference WAL and of the suite: ``python -m walcheck.bench``.
+"""Benchmarks of the reference WAL and of the suite: ``python -m walcheck.bench.measure``.
 
 One run measures, each measurement repeated three times (best and median kept):
 
@@ -44,9 +44,9 @@ import blake3
 import model
 from reference import EmbeddedWal, FileStorage, create_mv2, read_header, scan_region
 from reference.wal import ENTRY_HEADER_SIZE, Design
-from walcheck.campaign import fixed_machines, hunt, hunt_settings
-from walcheck.exhaustive import run_exhaustive
-from walcheck.machines import WalMachineBase
+from walcheck.sidebyside.exhaustive import run_exhaustive
+from walcheck.sidebyside.hunts import fixed_machines, hunt, hunt_settings
+from walcheck.sidebyside.machines import WalMachineBase
 
 KIB = 1024
 MIB = 1024 * KIB

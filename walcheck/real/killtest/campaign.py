@@ -2,7 +2,7 @@
 SIGKILL at a random moment, and the file it leaves is recovered and checked
 against what the writer reported before it died.
 
-The writer (``python -m walcheck.killtest writer PATH SEED MODE [FIRST_N]``)
+The writer (``python -m walcheck.real.killtest.campaign writer PATH SEED MODE [FIRST_N]``)
 appends, grows the region and commits as memvid does, and prints one line per
 event the moment it has happened:
 
@@ -543,7 +543,16 @@ class KillReport:
 
 
 def writer_argv(path: Path, seed: int, mode: str, first_n: int) -> list[str]:
-    return [sys.executable, "-m", "walcheck.killtest", "writer", str(path), str(seed), mode, str(first_n)]
+    return [
+        sys.executable,
+        "-m",
+        "walcheck.real.killtest.campaign",
+        "writer",
+        str(path),
+        str(seed),
+        mode,
+        str(first_n),
+    ]
 
 
 def run_kill_campaign(
@@ -628,8 +637,8 @@ def run_kill_campaign(
 
 def main(argv: Sequence[str]) -> int:
     usage = (
-        "usage: python -m walcheck.killtest writer PATH SEED MODE [FIRST_N]\n"
-        "       python -m walcheck.killtest campaign DIRECTORY KILLS SEED MODE"
+        "usage: python -m walcheck.real.killtest.campaign writer PATH SEED MODE [FIRST_N]\n"
+        "       python -m walcheck.real.killtest.campaign campaign DIRECTORY KILLS SEED MODE"
     )
     if len(argv) in (4, 5) and argv[0] == "writer":
         first_n = int(argv[4]) if len(argv) == 5 else 0

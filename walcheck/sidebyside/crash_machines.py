@@ -1,5 +1,5 @@
-"""Stateful machines that crash: the rules of walcheck.machines on a simulated
-disk (walcheck/simdisk.py), plus rules that kill the process or cut the power
+"""Stateful machines that crash: the rules of walcheck.sidebyside.machines on a simulated
+disk (walcheck/sidebyside/simdisk.py), plus rules that kill the process or cut the power
 between operations or in the middle of one (spec/faults.md).
 
 After a crash every image the fault model allows (all of them when there are
@@ -28,7 +28,8 @@ from reference import EmbeddedWal, WalError, read_header, scan_region
 from reference.header import WAL_OFFSET
 from reference.storage import MemoryStorage, Storage
 from walcheck import figures
-from walcheck.machines import (
+from walcheck.oracle import GuaranteeViolation
+from walcheck.sidebyside.machines import (
     CANARY,
     Divergence,
     MachineConfig,
@@ -37,8 +38,7 @@ from walcheck.machines import (
     _reference_result,
     build_machine,
 )
-from walcheck.oracle import GuaranteeViolation
-from walcheck.simdisk import SimulatedCrash, SimulatedDisk, flip_bit, overwrite, truncated
+from walcheck.sidebyside.simdisk import SimulatedCrash, SimulatedDisk, flip_bit, overwrite, truncated
 
 # Images checked after one crash: every one when there are at most this many,
 # a sample of this many (always with the durable image and the full view) otherwise.

@@ -12,7 +12,7 @@ Three layers, each usable alone:
 * ``run_conform``: Hypothesis generates traces, replays them, and shrinks the
   first failure to a minimal trace.
 
-The vectors in spec/vectors are transcripts written to JSON (walcheck/vectors.py).
+The vectors in spec/vectors are transcripts written to JSON (walcheck/conformance/vectors.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 import model as m
-from walcheck.machines import (
+from walcheck.oracle import GuaranteeViolation
+from walcheck.sidebyside.machines import (
     Divergence,
     InvariantViolation,
     MachineConfig,
@@ -27,7 +28,6 @@ from walcheck.machines import (
     memvid_sizes_config,
     small_region_config,
 )
-from walcheck.oracle import GuaranteeViolation
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class DefectHunt:
     def machine(self) -> type[WalMachineBase]:
         if self.crash_kinds is None:
             return build_machine(self.config)
-        from walcheck.crash_machines import build_crash_machine
+        from walcheck.sidebyside.crash_machines import build_crash_machine
 
         return build_crash_machine(self.config, self.crash_kinds)
 
@@ -91,7 +91,7 @@ def _original(
 def _crash_original(name: str, region_size: int | None = None) -> MachineConfig:
     """The crash hunts' shape for ORIGINAL; a region large enough that 40 steps
     never wrap makes C2 unreachable (the C3 hunt)."""
-    from walcheck.crash_machines import original_crash_config
+    from walcheck.sidebyside.crash_machines import original_crash_config
 
     config = original_crash_config(name)
     if region_size is None:
@@ -172,7 +172,7 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
 
 
 def fixed_machines() -> list[type[WalMachineBase]]:
-    from walcheck.crash_machines import build_crash_machine, crash_config
+    from walcheck.sidebyside.crash_machines import build_crash_machine, crash_config
 
     return [
         build_machine(small_region_config(m.Design.FIXED, "StatefulSmallRegionFixed")),

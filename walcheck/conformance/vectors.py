@@ -1,7 +1,7 @@
 """Conformance vectors (spec/porting.md P5): transcripts of fixed traces,
 written from the model to ``spec/vectors/<design>/<name>.json``.
 
-Each vector is what walcheck.conform.transcript says a conforming port
+Each vector is what walcheck.conformance.transcript.transcript says a conforming port
 answers, byte for byte: every request, every answer, the region after every
 request, the volatile state, and the crash images the runner writes with the
 records recovery must return. ``walcheck vectors`` rewrites them;
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import model as m
-from walcheck.conform import (
+from walcheck.conformance.transcript import (
     REGION_OFFSET,
     Append,
     Commit,
@@ -41,7 +41,7 @@ from walcheck.conform import (
 )
 
 FORMAT = "memvid-wal-vector/1"
-DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "spec" / "vectors"
+DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ def encode(vector: dict[str, Any]) -> bytes:
 
 
 def events_of(vector: dict[str, Any]) -> list[Event]:
-    """A vector's steps as the events walcheck.conform.replay takes."""
+    """A vector's steps as the events walcheck.conformance.transcript.replay takes."""
     if vector.get("format") != FORMAT:
         raise ValueError(f"not a {FORMAT} vector: format {vector.get('format')!r}")
     events: list[Event] = []

@@ -3,7 +3,7 @@ crash at every storage call in turn and recover every image the fault model
 allows there, not a sample: every combination of unsynced sectors (power
 loss) and every state of each sector of the write in flight (torn write).
 
-Each trace runs on a crash machine (walcheck/crash_machines.py) driven
+Each trace runs on a crash machine (walcheck/sidebyside/crash_machines.py) driven
 directly, so recovery is checked exactly as in the stateful suite: the
 design's reader must open the image, the model must recover the same records
 from the same bytes, and the oracle must find every acknowledged record and
@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import model as m
-from walcheck.crash_machines import CrashMachineBase, build_crash_machine, crash_config
-from walcheck.machines import Divergence, InvariantViolation
 from walcheck.oracle import GuaranteeViolation
-from walcheck.simdisk import SimulatedCrash
+from walcheck.sidebyside.crash_machines import CrashMachineBase, build_crash_machine, crash_config
+from walcheck.sidebyside.machines import Divergence, InvariantViolation
+from walcheck.sidebyside.simdisk import SimulatedCrash
 
 # An operation: its name and, for append and put, the payload.
 Operation = tuple[str, bytes]
