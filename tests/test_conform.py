@@ -17,7 +17,8 @@ import pytest
 import model as m
 from walcheck import figures
 from walcheck.cli import main
-from walcheck.conformance.transcript import Append, Exchange, Pending, Reopen, Trace, run_conform, transcript
+from walcheck.conformance.search import run_conform
+from walcheck.conformance.transcript import Append, Exchange, Pending, Reopen, Trace, transcript
 
 REFERENCE = [sys.executable, "-m", "reference.driver"]
 ORIGINAL = [*REFERENCE, "--design", "original"]

@@ -17,24 +17,22 @@ from dataclasses import replace
 import pytest
 
 import model as m
-import walcheck.modelcheck.search as explore_module
-from walcheck.modelcheck.search import (
-    CHECKPOINT_ERASES,
+import walcheck.modelcheck.search as search_module
+from walcheck.cli import main
+from walcheck.exitcodes import ExitCode
+from walcheck.modelcheck import command
+from walcheck.modelcheck.configurations import (
     CONFIGURATIONS,
     CONFIGURATIONS_BY_NAME,
-    EXIT_MISMATCH,
-    EXIT_OK,
-    EXIT_USAGE,
-    ExploreReport,
-    explore,
-    fingerprint,
-    main,
+    Configuration,
     payload_for,
 )
+from walcheck.modelcheck.report import CATALOGUE, CHECKPOINT_ERASES, ExploreReport
+from walcheck.modelcheck.search import explore, fingerprint
 from walcheck.oracle import Oracle
 
 # defect -> (configuration, length of its shortest trace: operations after create-and-open).
-# Measured with `python -m walcheck.modelcheck.search --design original`; spec/explore.md shows the traces.
+# Measured with `walcheck explore --design original`; spec/explore.md shows the traces.
 SHORTEST = {
     "D3": ("under-header", 0),
     "D1": ("exact-fit", 1),
@@ -114,7 +112,7 @@ class TestOriginal:
         assert "C4" not in explore(m.Design.ORIGINAL, CONFIGURATIONS_BY_NAME["exact-fit"], depth=2).found
 
     @pytest.mark.parametrize("config", CONFIGURATIONS, ids=lambda c: c.name)
-    def test_every_configuration_finds_what_it_expects(self, config: explore_module.Configuration) -> None:
+    def test_every_configuration_finds_what_it_expects(self, config: Configuration) -> None:
         report = _original(config.name)
         assert config.expects <= report.found
         assert not report.cut_by_max_states
@@ -122,7 +120,7 @@ class TestOriginal:
 
 class TestFixed:
     @pytest.mark.parametrize("config", CONFIGURATIONS, ids=lambda c: c.name)
-    def test_nothing_is_broken_within_the_default_bound(self, config: explore_module.Configuration) -> None:
+    def test_nothing_is_broken_within_the_default_bound(self, config: Configuration) -> None:
         report = explore(m.Design.FIXED, config)
         assert report.violations == [], "\n".join(line for v in report.violations for line in v.render())
         assert report.depth_complete == config.depth or report.exhausted
@@ -236,43 +234,41 @@ class TestCommandLine:
         out, err = io.StringIO(), io.StringIO()
         parser = argparse.ArgumentParser()
         commands = parser.add_subparsers(dest="command")
-        explore_module.add_parser(commands)
+        command.add_parser(commands)
         try:
             args = parser.parse_args(["explore", *argv])
         except SystemExit as exit_:
             return int(exit_.code or 0), "", ""
-        return explore_module.run(args, out, err), out.getvalue(), err.getvalue()
+        return command.run(args, out, err), out.getvalue(), err.getvalue()
 
     def test_fixed_exits_0_and_prints_the_bound(self) -> None:
         code, out, _ = self._run("--design", "fixed", "--config", "wrap", "--depth", "4")
-        assert code == EXIT_OK
+        assert code == ExitCode.OK
         assert "complete to depth 4" in out and "no guarantee broken" in out
 
     def test_original_exits_0_when_the_expected_defects_are_found(self) -> None:
         code, out, _ = self._run("--design", "original", "--config", "wrap", "--depth", "5")
-        assert code == EXIT_OK, out
+        assert code == ExitCode.OK, out
         assert "C3" in out
 
     def test_original_exits_1_when_the_bound_misses_them(self) -> None:
         code, _, _ = self._run("--design", "original", "--config", "wrap", "--depth", "3")
-        assert code == EXIT_MISMATCH
+        assert code == ExitCode.FINDING
 
     def test_original_exits_0_when_exact_fit_finds_d1_and_c4(self) -> None:
         code, out, _ = self._run("--design", "original", "--config", "exact-fit", "--depth", "3")
-        assert code == EXIT_OK, out
+        assert code == ExitCode.OK, out
 
     def test_original_exits_1_on_an_uncatalogued_violation(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """As before C4 was catalogued: a violation no catalogued defect explains."""
-        monkeypatch.setattr(
-            explore_module, "CATALOGUE", tuple(d for d in explore_module.CATALOGUE if d != "C4")
-        )
+        monkeypatch.setattr(search_module, "CATALOGUE", tuple(d for d in CATALOGUE if d != "C4"))
         code, out, _ = self._run("--design", "original", "--config", "exact-fit", "--depth", "3")
-        assert code == EXIT_MISMATCH
+        assert code == ExitCode.FINDING
         assert "FINDING G1 (uncatalogued)" in out
 
     def test_json(self) -> None:
         code, out, _ = self._run("--design", "original", "--config", "sequence-end", "--json")
-        assert code == EXIT_OK
+        assert code == ExitCode.OK
         document = json.loads(out)
         (report,) = document["reports"]
         assert document["ok"] is True
@@ -299,10 +295,11 @@ class TestCommandLine:
     )
     def test_bad_usage_exits_2(self, argv: list[str]) -> None:
         code, _, _ = self._run(*argv)
-        assert code == EXIT_USAGE
+        assert code == ExitCode.USAGE
 
-    def test_module_main(self) -> None:
+    def test_walcheck_explore(self) -> None:
         argv = [
+            "explore",
             "--design",
             "fixed",
             "--region-size",
@@ -313,5 +310,5 @@ class TestCommandLine:
             "2",
             "--quiet",
         ]
-        assert main(argv) == EXIT_OK
-        assert main(["--no-such-option"]) == EXIT_USAGE
+        assert main(argv) == ExitCode.OK
+        assert main(["explore", "--no-such-option"]) == ExitCode.USAGE

@@ -24,17 +24,13 @@ from reference.wal import Design, EmbeddedWal, scan_region
 from walcheck import figures
 from walcheck.real.killtest.campaign import (
     FIRST_N_STRIDE,
-    INITIAL_REGION_SIZE,
-    CheckResult,
     KillReport,
-    Opening,
-    WriterLog,
-    check_file,
-    payload_for,
     run_kill_campaign,
     run_writer_life,
     writer_argv,
 )
+from walcheck.real.killtest.checker import CheckResult, Opening, WriterLog, check_file
+from walcheck.real.killtest.writer import INITIAL_REGION_SIZE, payload_for
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 KILLS = 120 if THOROUGH else 12
@@ -107,7 +103,7 @@ def test_sigkill_loses_no_acknowledged_record(mode: str, tmp_path: Path) -> None
 _WIPING_WRITER = """
 import sys
 import reference.wal
-from walcheck.real.killtest import campaign as killtest
+from walcheck.real.killtest import writer
 
 opened = reference.wal.EmbeddedWal._open.__func__
 
@@ -118,7 +114,7 @@ def wiping_open(cls, storage, header, *, read_only, design, recovery):
     return wal
 
 reference.wal.EmbeddedWal._open = classmethod(wiping_open)
-killtest.main(sys.argv[1:])
+writer.main(sys.argv[1:])
 """
 
 
@@ -126,7 +122,7 @@ def test_campaign_catches_a_writer_that_loses_acknowledged_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def planted_writer_argv(path: Path, seed: int, mode: str, first_n: int) -> list[str]:
-        return [sys.executable, "-c", _WIPING_WRITER, "writer", str(path), str(seed), mode, str(first_n)]
+        return [sys.executable, "-c", _WIPING_WRITER, str(path), str(seed), mode, str(first_n)]
 
     monkeypatch.setattr(walcheck.real.killtest.campaign, "writer_argv", planted_writer_argv)
     with figures.counting_into(figures.Figures()) as counted:

@@ -16,8 +16,7 @@ import pytest
 import model as m
 from walcheck import figures
 from walcheck.cli import main
-from walcheck.conformance.conform_command import replay_vectors, vector_files
-from walcheck.conformance.vectors import DEFAULT_DIRECTORY, stale_vectors
+from walcheck.conformance.vectors import DEFAULT_DIRECTORY, replay_vectors, stale_vectors, vector_files
 
 REFERENCE = [sys.executable, "-m", "reference.driver"]
 

@@ -28,8 +28,8 @@ from walcheck.oracle import GuaranteeViolation, Oracle
 FIXED: Final = "fixed"
 ORIGINAL: Final = "original"
 
-# Counts the crash machines keep in WalMachineBase.counters (walcheck/machines.py,
-# walcheck/crash_machines.py); each machine hands its own to the registry at teardown.
+# Counts the crash machines keep in WalMachineBase.counters (walcheck/sidebyside/machines.py,
+# walcheck/sidebyside/crash_machines.py); each machine hands its own to the registry at teardown.
 EXAMPLES: Final = "examples"
 STEPS: Final = "steps"
 READER_RECOVERIES: Final = "recoveries checked"
@@ -73,7 +73,7 @@ HOSTILE_WRITABLE_COMPLETE: Final = "hostile files opened for writing: appended a
 MUTATED_INSPECTED: Final = "mutated memvid files inspected"
 MUTATED_OPENED: Final = "mutated memvid files read by every reader"
 
-# Counted by tests/test_conform.py and tests/test_vectors.py from walcheck.conformance.transcript's figures,
+# Counted by tests/test_conform.py and tests/test_vectors.py from walcheck.conformance.replay's figures,
 # once a run or a vector passed (spec/porting.md).
 CONFORM_TRACES: Final = "conform: traces a driver passed"
 CONFORM_REQUESTS: Final = "conform: requests compared with the model"

@@ -1,4 +1,4 @@
-"""Benchmarks of the reference WAL and of the suite: ``python -m walcheck.bench.measure``.
+"""Benchmarks of the reference WAL and of the suite (``walcheck bench``).
 
 One run measures, each measurement repeated three times (best and median kept):
 
@@ -16,21 +16,19 @@ One run measures, each measurement repeated three times (best and median kept):
    checked per second, and the exhaustive crash check's images per second;
 5. the machine it ran on.
 
-Progress goes to stderr, a Markdown table to stdout, the full result to ``--json``.
+``run_bench`` measures; ``render_table`` is the Markdown table ``walcheck bench``
+prints (walcheck/bench/command.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import gc
 import importlib.metadata
-import json
 import os
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -625,33 +623,3 @@ def render_table(result: Mapping[str, Any]) -> str:
             f"| {_best_median(exhaustive['images_per_second'])} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="walcheck bench", description="Benchmark the reference WAL and the suite."
-    )
-    parser.add_argument("--quick", action="store_true", help="smaller counts and regions (under 10 s)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the full result as JSON here")
-    parser.add_argument(
-        "--directory",
-        type=Path,
-        metavar="DIR",
-        help="where the real-disk files go (default: $TMPDIR or /tmp)",
-    )
-    arguments = parser.parse_args(argv)
-    if arguments.directory is not None and not arguments.directory.is_dir():
-        parser.error(f"--directory {arguments.directory} is not a directory")
-
-    def report(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    result = run_bench(quick=arguments.quick, directory=arguments.directory, progress=report)
-    if arguments.json is not None:
-        arguments.json.write_text(json.dumps(result, indent=2) + "\n")
-    sys.stdout.write(render_table(result))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import model as m
+from walcheck.conformance.driver import DriverFailure, DriverProcess
+from walcheck.conformance.replay import ConformanceFailure, ReplayFigures, replay
 from walcheck.conformance.transcript import (
     REGION_OFFSET,
     Append,
@@ -39,6 +43,7 @@ from walcheck.conformance.transcript import (
     Trace,
     transcript,
 )
+from walcheck.oracle import GuaranteeViolation
 
 FORMAT = "memvid-wal-vector/1"
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "spec" / "vectors"
@@ -334,3 +339,58 @@ def stale_vectors(directory: Path = DEFAULT_DIRECTORY) -> list[str]:
     on_disk = {p for design in m.Design for p in (directory / design.value).glob("*.json")}
     problems += [f"{p}: no scenario makes it" for p in sorted(on_disk - set(files))]
     return sorted(problems)
+
+
+@dataclass
+class VectorResult:
+    path: Path
+    ok: bool
+    detail: str = ""
+    step: int | None = None
+
+
+@dataclass
+class VectorReport:
+    results: list[VectorResult] = field(default_factory=list)
+    figures: ReplayFigures = field(default_factory=ReplayFigures)
+    seconds: float = 0.0
+
+
+def vector_files(path: Path, design: m.Design) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = sorted(path.glob("*.json"))
+    if not files and (path / design.value).is_dir():
+        files = sorted((path / design.value).glob("*.json"))
+    return files
+
+
+def replay_vectors(command: list[str], files: list[Path], timeout: float = 10.0) -> VectorReport:
+    """Replay each vector on a fresh file; the first difference in a vector ends it."""
+    started = time.monotonic()
+    report = VectorReport()
+    driver = DriverProcess(command, timeout)
+    driver.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="walcheck-vectors-") as workdir:
+            for index, path in enumerate(files):
+                vector = json.loads(path.read_text())
+                file = Path(workdir) / f"vector-{index}.mv2"
+                driver.ensure_running()
+                try:
+                    replay(events_of(vector), driver, file, guarantees=False, figures=report.figures)
+                    report.results.append(VectorResult(path, True))
+                except ConformanceFailure as failure:
+                    report.results.append(VectorResult(path, False, failure.detail, failure.index))
+                except (DriverFailure, GuaranteeViolation, ValueError, KeyError) as error:
+                    report.results.append(VectorResult(path, False, f"{type(error).__name__}: {error}"))
+                finally:
+                    try:
+                        if driver.running:
+                            driver.request({"op": "close"})
+                    except DriverFailure:
+                        pass
+    finally:
+        driver.stop()
+    report.seconds = time.monotonic() - started
+    return report

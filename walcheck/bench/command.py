@@ -1,0 +1,52 @@
+"""``walcheck bench``: measure appends, recovery and the suite against floors
+measured in the same run. Progress goes to stderr, a Markdown table to stdout,
+the full result to ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from walcheck.bench.measure import render_table, run_bench
+from walcheck.exitcodes import ExitCode
+
+
+def _directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is not a directory")
+    return path
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure appends, recovery and the suite against floors measured in the same run",
+        description="Benchmark the reference WAL and the suite.",
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller counts and regions (under 10 s)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the full result as JSON here")
+    parser.add_argument(
+        "--directory",
+        type=_directory,
+        metavar="DIR",
+        help="where the real-disk files go (default: $TMPDIR or /tmp)",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+
+    def report(message: str) -> None:
+        print(message, file=err, flush=True)
+
+    result = run_bench(quick=args.quick, directory=args.directory, progress=report)
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    out.write(render_table(result))
+    return ExitCode.OK
