@@ -23,6 +23,11 @@ class DriverFailure(Exception):
     """The driver broke the protocol: no answer in time, not JSON, or it exited."""
 
 
+# The answer to hello waits for the driver's start-up (an interpreter, a
+# runtime) too: at least this long, whatever the timeout for answers is.
+STARTUP_SECONDS = 30.0
+
+
 class DriverProcess:
     def __init__(self, command: Sequence[str], timeout: float = 10.0) -> None:
         self.command = list(command)
@@ -42,7 +47,9 @@ class DriverProcess:
         except OSError as error:
             raise DriverFailure(f"cannot start {shlex.join(self.command)}: {error}") from error
         self._buffer = b""
-        answer = self.request({"op": "hello", "protocol": PROTOCOL})
+        answer = self.request(
+            {"op": "hello", "protocol": PROTOCOL}, timeout=max(self.timeout, STARTUP_SECONDS)
+        )
         if not answer.get("ok") or answer.get("protocol") != PROTOCOL:
             raise DriverFailure(f"the driver does not speak protocol {PROTOCOL}: {answer}")
         self.name = str(answer.get("name", ""))
@@ -77,7 +84,9 @@ class DriverProcess:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")[-limit:]
 
-    def request(self, request: Json) -> Json:
+    def request(self, request: Json, *, timeout: float | None = None) -> Json:
+        """Send ``request`` and wait for its answer, at most ``timeout``
+        seconds (the driver's own timeout by default)."""
         process = self._process
         if process is None or process.stdin is None or process.stdout is None:
             raise DriverFailure("the driver is not running")
@@ -89,7 +98,7 @@ class DriverProcess:
             raise DriverFailure(
                 f"the driver stopped reading ({error}); stderr: {self.stderr_tail()}"
             ) from error
-        line = self._read_line(process)
+        line = self._read_line(process, self.timeout if timeout is None else timeout)
         try:
             answer = json.loads(line)
         except ValueError as error:
@@ -98,9 +107,9 @@ class DriverProcess:
             raise DriverFailure(f"the driver answered {answer!r}, not a JSON object")
         return answer
 
-    def _read_line(self, process: subprocess.Popen[bytes]) -> bytes:
+    def _read_line(self, process: subprocess.Popen[bytes], timeout: float) -> bytes:
         assert process.stdout is not None
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         descriptor = process.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(descriptor, selectors.EVENT_READ)
@@ -108,7 +117,7 @@ class DriverProcess:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     self.stop(graceful=False)  # a driver that hangs would not read "quit" either
-                    raise DriverFailure(f"no answer within {self.timeout:g} s")
+                    raise DriverFailure(f"no answer within {timeout:g} s")
                 chunk = os.read(descriptor, 65536)
                 if not chunk:
                     code = process.wait()
