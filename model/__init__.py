@@ -1,5 +1,6 @@
 """Pure executable model of memvid's embedded WAL. No I/O; never imports the reference."""
 
+from model.caller import grow_region
 from model.format import ENTRY_HEADER_SIZE, SEQUENCE_MAX, WAL_OFFSET
 from model.region import Extent, Foreign, Record, Region
 from model.wal import (
@@ -15,7 +16,6 @@ from model.wal import (
     append_entry,
     close_wal,
     flush,
-    grow_region,
     initial_state,
     open_wal,
     pending_records,

@@ -60,8 +60,6 @@ class ErrorKind(enum.Enum):
 REASON_WAL_SIZE_ZERO = "wal_size must be non-zero"
 REASON_READ_ONLY = "wal is read-only; reopen memory with write access"
 REASON_PAYLOAD_TOO_LARGE = "WAL payload too large"
-REASON_TOO_SMALL = "embedded WAL region too small for entry"
-REASON_FULL = "embedded WAL region full"
 REASON_LENGTH_INVALID = "wal record length invalid"
 REASON_CHECKSUM = "wal record checksum mismatch"
 # DIVERGENCE D2: the original has no such error; it wraps the sequence to 0.
@@ -150,6 +148,24 @@ class Volatile:
     # an append that is not synced. The sentinel at the write head does not
     # count: it lies at or after the next record's position.
     synced_below_head: bool = False
+
+
+# The fields of Volatile an implementation's open WAL has too, as the
+# side-by-side machines compare them (recovery and synced_below_head are how
+# the model decides, not fields memvid has); and those a driver answers the
+# ``state`` request with (spec/porting.md).
+IMPLEMENTATION_FIELDS = (
+    "region_size",
+    "write_head",
+    "checkpoint_head",
+    "pending_bytes",
+    "sequence",
+    "checkpoint_sequence",
+    "appends_since_checkpoint",
+    "read_only",
+    "skip_sync",
+)
+DRIVER_STATE_FIELDS = IMPLEMENTATION_FIELDS[1:7]
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,19 +596,6 @@ def set_skip_sync(state: State, skip: bool) -> State:
     post: valid(__return__) and __return__.disk == state.disk
     """
     return replace(state, wal=replace(_open(state), skip_sync=skip))
-
-
-def grow_region(state: State, new_size: int) -> Outcome[None]:
-    """S3.11: memvid's growth. Close the WAL, keep every region byte where it is,
-    zero the new part, write the header with the new size, sync, reopen."""
-    assert new_size >= state.disk.header.wal_size
-    read_only = _open(state).read_only
-    recovery = _open(state).recovery
-    closed = close_wal(state)
-    header = replace(closed.caller_header, wal_size=new_size)
-    grown = closed.disk.region.grown(new_size)
-    disk = replace(closed.disk, header=header, region=grown, durable_region=grown, unsynced=())
-    return open_wal(replace(closed, disk=disk, caller_header=header), read_only=read_only, recovery=recovery)
 
 
 # ---------------------------------------------------------------------------

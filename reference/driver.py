@@ -156,6 +156,8 @@ class Driver:
         return {}
 
     def state(self, request: dict[str, Any]) -> Answer:
+        # Deliberately its own list of spec/porting.md's state fields, not
+        # model.wal.DRIVER_STATE_FIELDS: the reference may not import the model.
         wal = self._wal()
         return {
             "write_head": wal.write_head,

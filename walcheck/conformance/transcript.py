@@ -25,7 +25,9 @@ from itertools import islice
 from typing import Any
 
 import model as m
+from model import caller
 from model.crash import count_power_loss_regions, power_loss_regions
+from model.wal import DRIVER_STATE_FIELDS
 
 PROTOCOL = 1
 REGION_OFFSET = m.WAL_OFFSET
@@ -180,14 +182,7 @@ def _volatile(state: m.State) -> Json | None:
     wal = state.wal
     if wal is None:
         return None
-    return {
-        "write_head": wal.write_head,
-        "checkpoint_head": wal.checkpoint_head,
-        "pending_bytes": wal.pending_bytes,
-        "sequence": wal.sequence,
-        "checkpoint_sequence": wal.checkpoint_sequence,
-        "appends_since_checkpoint": wal.appends_since_checkpoint,
-    }
+    return {name: getattr(wal, name) for name in DRIVER_STATE_FIELDS}
 
 
 def _open_request(header: m.HeaderFields, read_only: bool) -> Json:
@@ -252,20 +247,7 @@ class _Transcriber:
             )
             self.exchange({"op": "append", "payload": step.payload.hex()}, response)
         elif isinstance(step, Commit):
-            if not self.pending("commit"):
-                return  # memvid's commit stops when it cannot read the pending records
-            self.state, refused = m.record_checkpoint(self.state)
-            if isinstance(refused, m.WalError):
-                self.exchange({"op": "checkpoint"}, _error(refused), "commit")
-                return
-            header = self.state.caller_header
-            response = {
-                "ok": True,
-                "checkpoint_pos": header.wal_checkpoint_pos,
-                "checkpoint_sequence": header.wal_sequence,
-            }
-            self.state = m.write_header(self.state)
-            self.exchange({"op": "checkpoint"}, response, "commit")
+            self.commit()
         elif isinstance(step, RecordsAfter):
             after = max(0, self.state.wal.sequence - step.below_sequence) if self.state.wal else 0
             self.state, found = m.records_after(self.state, after)
@@ -302,6 +284,32 @@ class _Transcriber:
         else:
             self.grow(step)
 
+    def commit(self) -> None:
+        """memvid's commit (model/caller.py), as the runner sends it: a pending
+        request, then (if the records could be read) a checkpoint request that
+        records the checkpoint and writes the header."""
+        done = caller.commit(self.state)
+        self.state = done.after_pending
+        pending = done.pending
+        self.exchange(
+            {"op": "pending"},
+            _error(pending) if isinstance(pending, m.WalError) else _records(pending),
+            "commit",
+        )
+        if isinstance(pending, m.WalError):
+            return  # memvid's commit stops when it cannot read the pending records
+        self.state = done.state
+        if done.checkpoint_error is not None:
+            self.exchange({"op": "checkpoint"}, _error(done.checkpoint_error), "commit")
+            return
+        header = self.state.caller_header
+        response = {
+            "ok": True,
+            "checkpoint_pos": header.wal_checkpoint_pos,
+            "checkpoint_sequence": header.wal_sequence,
+        }
+        self.exchange({"op": "checkpoint"}, response, "commit")
+
     def crash(self, step: Crash) -> None:
         if self.state.wal is not None:
             self.close()
@@ -313,12 +321,8 @@ class _Transcriber:
             note = f"power loss: image {index} of {count} (spec/porting.md P2.3)"
         else:
             image, note = disk.region, "process kill: every write reached the OS"
-        header = disk.header  # durable: every header write is synced (S3.6)
-        self.state = replace(
-            self.state,
-            disk=m.Disk(header=header, region=image, durable_region=image),
-            wal=None,
-            caller_header=header,
+        self.state = caller.restart(
+            self.state.design, caller.crash_image(disk.header, image), appends_total=self.state.appends_total
         )
         self.events.append(Rewrite(image.to_bytes(), note))
         self.open(False, "recover")

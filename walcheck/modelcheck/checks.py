@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import model as m
+from model import caller
 from model.invariants import violated
 from walcheck.modelcheck.report import StepBuilder
 from walcheck.oracle import GuaranteeViolation, Oracle
@@ -24,10 +25,6 @@ class Broken(Exception):
 # ---------------------------------------------------------------------------
 # Reading the disk as another process would
 # ---------------------------------------------------------------------------
-
-
-def closed_state(design: m.Design, disk: m.Disk) -> m.State:
-    return m.State(design=design, disk=disk, wal=None, caller_header=disk.header)
 
 
 def pairs(records: Sequence[m.Record]) -> list[tuple[int, bytes]]:
@@ -61,10 +58,10 @@ def check_state(state: m.State, oracle: Oracle) -> None:
     if state.disk.bytes_written_outside_region:
         raise Broken("G6", f"{state.disk.bytes_written_outside_region} bytes written past the region's end")
     reader = f"a {design.value} reader opening the file now"
-    records = pending_on_open(closed_state(design, state.disk), reader)
+    records = pending_on_open(caller.restart(design, state.disk), reader)
     oracle_check(lambda: oracle.check_pending(records, reader))
     if design is m.Design.FIXED:
-        writer = closed_state(m.Design.ORIGINAL, state.disk)
+        writer = caller.restart(m.Design.ORIGINAL, state.disk)
         opened, error = m.open_wal(writer)
         if error is not None:
             raise Broken("G7", f"memvid cannot open the file for writing: {error.reason}")

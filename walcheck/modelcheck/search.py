@@ -29,9 +29,9 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import replace
 
 import model as m
+from model import caller
 from model.crash import SECTOR_SIZE, power_loss_regions
 from model.format import WAL_OFFSET
-from reference.mv2 import grown_size
 from walcheck.modelcheck.checks import (
     Broken,
     append_evidence,
@@ -85,19 +85,21 @@ def _append(state: m.State, oracle: Oracle, size: int, step: StepBuilder) -> m.S
     return after
 
 
-def _commit_prefix(state: m.State) -> tuple[m.State, list[tuple[int, bytes]]]:
-    """memvid's commit up to the header write: pending_records, record_checkpoint."""
-    state, pending = m.pending_records(state)
-    if isinstance(pending, m.WalError):
+def _commit_stages(state: m.State) -> caller.Commit:
+    """memvid's commit (model/caller.py); a commit that cannot read the WAL is G5."""
+    done = caller.commit(state)
+    if isinstance(done.pending, m.WalError):
+        pending = done.pending
         raise Broken("G5", f"commit cannot read the WAL: {pending.reason} at offset {pending.offset}")
-    state, checkpoint = m.record_checkpoint(state)
-    assert checkpoint is None, checkpoint  # only a read-only WAL refuses, and explore opens for writing
-    return state, pairs(pending)
+    # Only a read-only WAL refuses record_checkpoint, and explore opens for writing.
+    assert done.committed is not None, done.checkpoint_error
+    return done
 
 
 def _commit(state: m.State, oracle: Oracle, step: StepBuilder) -> m.State:
-    state, records = _commit_prefix(state)
-    state = m.write_header(state)
+    done = _commit_stages(state)
+    assert done.committed is not None and done.applied is not None
+    state, records = done.committed, pairs(done.applied)
     oracle_check(lambda: oracle.on_commit(records))
     step.result = f"applied {_shown(records)}, checkpoint {state.disk.header.wal_sequence}"
     return state
@@ -183,13 +185,7 @@ def _recover(
     design = before.design
     for condition in image_evidence(image, written, header, step):
         conditions[condition] += 1
-    closed = m.initial_state(
-        design,
-        header.wal_size,
-        wal_sequence=header.wal_sequence,
-        wal_checkpoint_pos=header.wal_checkpoint_pos,
-        region=image,
-    )
+    closed = caller.restart(design, caller.crash_image(header, image))
     where = "recovery after the crash"
     records = pending_on_open(closed, where)
     checkpoint = header.wal_sequence
@@ -243,7 +239,7 @@ def _transitions(
         lambda oracle, step: m.set_skip_sync(state, skip),
     )
     size = state.disk.header.wal_size
-    new_size = grown_size(size, size + 1)
+    new_size = caller.grown_size(size, size + 1)
     if new_size <= config.growth_limit:
         yield f"grow to {new_size}", lambda oracle, step: _grow(state, new_size, step)
     if not crashes:
@@ -265,9 +261,10 @@ def _transitions(
     # may or may not have reached the disk, and the sync may have persisted
     # any of the unsynced region writes (the sentinels included).
     try:
-        inside, _ = _commit_prefix(state)
+        inside = _commit_stages(state).after_checkpoint
     except Broken:
         return  # the commit itself breaks; its own transition reports it
+    assert inside is not None
     old, new = inside.disk.header, inside.caller_header
     erased = _erased_by_checkpoint(state, inside)
     headers = [(new, "new", "")] + ([(old, "old", erased)] if old != new else [])

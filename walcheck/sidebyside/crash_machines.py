@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
 import model as m
+from model import caller
 from model.crash import power_loss_regions
 from reference import Design as RefDesign
 from reference import EmbeddedWal, WalError, read_header, scan_region
@@ -85,13 +86,9 @@ class CrashMachineBase(WalMachineBase):
     def _model_state_of(self, image: bytes) -> m.State:
         """A closed model WAL of this design over the region and header of ``image``."""
         header = read_header(MemoryStorage(image), clear_legacy_lock=False)
-        return m.initial_state(
-            self.design,
-            header.wal_size,
-            wal_sequence=header.wal_sequence,
-            wal_checkpoint_pos=header.wal_checkpoint_pos,
-            region=m.Region.from_bytes(image[WAL_OFFSET : WAL_OFFSET + header.wal_size]),
-        )
+        fields = m.HeaderFields(header.wal_size, header.wal_checkpoint_pos, header.wal_sequence)
+        region = m.Region.from_bytes(image[WAL_OFFSET : WAL_OFFSET + header.wal_size])
+        return caller.restart(self.design, caller.crash_image(fields, region))
 
     def _header_intact(self, image: bytes) -> bool:
         """Out of scope (spec/faults.md): a torn MV2 header. memvid keeps one

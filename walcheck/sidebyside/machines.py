@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import model as m
+from model import caller
 from model.invariants import violated
+from model.wal import IMPLEMENTATION_FIELDS
 from reference import Design as RefDesign
 from reference import (
     EmbeddedWal,
@@ -258,19 +260,13 @@ class WalMachineBase(RuleBasedStateMachine):
         assert self.state is not None
         wal, storage, header = self.wal, self.storage, self.header
         ref = _reference_result(lambda: _records(commit(wal, storage, header)))
-        state, pending = m.pending_records(self.state)
-        model_result: Result
-        if isinstance(pending, m.WalError):
-            model_result = _model_result(pending)
-            self.state = state
-        else:
-            state, checkpoint = m.record_checkpoint(state)
-            if isinstance(checkpoint, m.WalError):
-                model_result = _model_result(checkpoint)
-            else:
-                state = m.write_header(state)
-                model_result = Result(value=[(r.sequence, r.payload) for r in pending])
-            self.state = state
+        done = caller.commit(self.state)
+        self.state = done.state
+        model_result = (
+            _model_result(done.error)
+            if done.applied is None
+            else Result(value=[(r.sequence, r.payload) for r in done.applied])
+        )
         _agree("commit", ref, model_result)
         if ref.error is None:
             assert isinstance(ref.value, list)
@@ -390,28 +386,8 @@ class WalMachineBase(RuleBasedStateMachine):
         assert v is not None
         _agree(
             "volatile state",
-            (
-                wal.region_size,
-                wal.write_head,
-                wal.checkpoint_head,
-                wal.pending_bytes,
-                wal.sequence,
-                wal.checkpoint_sequence,
-                wal.appends_since_checkpoint,
-                wal.read_only,
-                wal.skip_sync,
-            ),
-            (
-                v.region_size,
-                v.write_head,
-                v.checkpoint_head,
-                v.pending_bytes,
-                v.sequence,
-                v.checkpoint_sequence,
-                v.appends_since_checkpoint,
-                v.read_only,
-                v.skip_sync,
-            ),
+            tuple(getattr(wal, name) for name in IMPLEMENTATION_FIELDS),
+            tuple(getattr(v, name) for name in IMPLEMENTATION_FIELDS),
         )
         stats = wal.stats()
         _agree(
