@@ -8,7 +8,7 @@ from __future__ import annotations
 import model as m
 from reference import FileStorage
 from reference.storage import Storage
-from walcheck.machines import build_machine, small_region_config
+from walcheck.sidebyside.machines import build_machine, small_region_config
 
 
 class GarblingStorage(FileStorage):

@@ -24,9 +24,9 @@ from walcheck.fuzz.database import KeyedDatabase, shared_database
 
 # The FIXED machines: no finding is expected, so any finding is a bug.
 DEFAULT_TARGETS = (
-    "walcheck.machines:StatefulSmallRegionFixed",
-    "walcheck.machines:StatefulMemvidSizesFixed",
-    "walcheck.crash_machines:StatefulCrashFixed",
+    "walcheck.sidebyside.machines:StatefulSmallRegionFixed",
+    "walcheck.sidebyside.machines:StatefulMemvidSizesFixed",
+    "walcheck.sidebyside.crash_machines:StatefulCrashFixed",
 )
 BATCH = 50
 
@@ -86,7 +86,7 @@ def run_worker(
     directory: str | None = None,
     replay_only: bool = False,
 ) -> WorkerReport:
-    from walcheck.campaign import hunt
+    from walcheck.sidebyside.hunts import hunt
 
     machines = [(spec, load_target(spec)) for spec in targets]
     started = time.monotonic()
