@@ -45,7 +45,9 @@ from reference import (
 )
 from reference.wal import ENTRY_HEADER_SIZE, ScannedRecord
 from walcheck.cli import main
-from walcheck.inspect import Report, inspect_file, render
+from walcheck.real.inspect import Report, as_json, inspect_file, render
+from walcheck.real.inspect.evidence import ABOVE_CHECKPOINT
+from walcheck.real.inspect.verdicts import Verdict
 
 os.environ["MEMVID_TELEMETRY"] = "0"  # before memvid_sdk is imported: no telemetry from tests
 try:
@@ -236,8 +238,8 @@ def test_inspect_reports_it(made: dict[str, Path], name: str, capsys: pytest.Cap
     found, end = scan_region(region)
     report = inspect_file(path)
     assert report.header is not None and report.region_source == "header"
-    assert report.header["wal_sequence"] == header.wal_sequence
-    rows = [(row.offset, row.sequence, row.length, row.checksum_ok, row.status) for row in report.entries]
+    assert report.header.wal_sequence == header.wal_sequence
+    rows = [(row.offset, row.sequence, row.length, row.checksum_ok, row.status) for row in report.log]
     assert rows == [
         (
             r.position,
@@ -248,14 +250,16 @@ def test_inspect_reports_it(made: dict[str, Path], name: str, capsys: pytest.Cap
         )
         for r in found
     ]
-    assert (report.log_end, report.end_reason) == (end, f"sentinel at {end}")
-    assert report.leftovers == [] and report.sequence_problems == [] and report.notes == []
-    pending = list(range(expected.records - expected.pending + 1, expected.records + 1))
+    assert report.log_end is not None
+    assert (report.log_end.position, report.log_end.reason) == (end, f"sentinel at {end}")
+    assert report.past_end is not None and report.past_end.entries == ()
+    assert report.sequence_problems == [] and report.notes == [] and report.evidence == []
+    pending = tuple(range(expected.records - expected.pending + 1, expected.records + 1))
     assert [(v.error, v.pending, v.records) for v in report.verdicts] == [
         (None, pending, expected.records)
-    ] * 3
+    ] * 6
     assert main(["inspect", str(path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == report.as_json()
+    assert json.loads(capsys.readouterr().out) == as_json(report)
     assert _digest(path) == before
 
 
@@ -277,10 +281,14 @@ def _sdk_frames(path: Path, *, read_only: bool) -> int | str:
     return frames
 
 
+def _verdicts(report: Report) -> dict[tuple[str, str, str | None], Verdict]:
+    return {(v.design, v.mode, v.recovery): v for v in report.verdicts}
+
+
 def _frames_in_log(report: Report, region: bytes, *, committed_only: bool) -> int:
     kinds = [
         int.from_bytes(region[row.offset + ENTRY_HEADER_SIZE : row.offset + ENTRY_HEADER_SIZE + 4], "little")
-        for row in report.entries
+        for row in report.log
         if row.checksum_ok and not (committed_only and row.status == "pending")
     ]
     return kinds.count(FRAME)
@@ -299,14 +307,13 @@ def test_sdk_replays_what_inspect_calls_pending(made: dict[str, Path], name: str
     assert _digest(path) == before
     copy = tmp_path / path.name
     shutil.copyfile(path, copy)
-    writing = report.verdicts[2]
-    assert writing.how == "for writing (on a copy)"
+    writing = _verdicts(report)["original", "for writing", None]
     assert _sdk_frames(copy, read_only=False) == _frames_in_log(report, region, committed_only=False)
     assert _frames_in_log(report, region, committed_only=False) - _frames_in_log(
         report, region, committed_only=True
     ) == len(writing.pending)
     after = inspect_file(copy)
-    assert all(v.error is None and v.pending == [] for v in after.verdicts)
+    assert all(v.error is None and v.pending == () for v in after.verdicts)
 
 
 # ---------------------------------------------------------------------------
@@ -326,6 +333,9 @@ class Damage:
     fixed_pending: list[int] | None  # None: FIXED fails as well
     leftovers: list[int]
     notes: list[str]  # a piece of each note
+    # Sequences past the log's end above the checkpoint: evidence of lost records
+    # (spec/inspect.md I3).
+    lost: tuple[int, ...] = ()
     damaged: int = 0  # the index of the damaged record
 
 
@@ -382,7 +392,8 @@ DAMAGES = {
         original_error=f"WalCorruption at {{offset}}: {CHECKSUM}",
         fixed_pending=[],
         leftovers=[4, 5, 6, 7],
-        notes=["later than the last checkpoint (sequence 4): 5, 6, 7"],
+        notes=[],
+        lost=(5, 6, 7),
         damaged=2,
     ),
     "flip the last pending frame's payload": Damage(
@@ -402,7 +413,8 @@ DAMAGES = {
         original_error=None,
         fixed_pending=[],
         leftovers=[5, 6, 7],
-        notes=["(sequence 4): 5, 6, 7. If they were written after it, they are lost"],
+        notes=[],
+        lost=(5, 6, 7),
         damaged=3,
     ),
     "truncate the file inside the last record": Damage(
@@ -431,7 +443,8 @@ DAMAGES = {
         original_error=None,
         fixed_pending=[5, 6, 7],
         leftovers=[8],
-        notes=["later than the last checkpoint (sequence 4): 8."],
+        notes=[],
+        lost=(8,),
     ),
     "garbage on the sentinel": Damage(
         damage=_garbage_on_sentinel,
@@ -463,13 +476,20 @@ def test_inspect_on_a_damaged_copy(made: dict[str, Path], name: str, tmp_path: P
     damaged_copy, offset, end = _damaged_copy(made["pending"], damage, tmp_path)
     before = _digest(damaged_copy)
     report = inspect_file(damaged_copy)
-    assert [(row.sequence, row.status) for row in report.entries] == damage.entries
-    assert report.end_reason == damage.end.format(offset=offset, end=end)
-    assert [row.sequence for row in report.leftovers] == damage.leftovers
+    assert [(row.sequence, row.status) for row in report.log] == damage.entries
+    assert report.log_end is not None and report.past_end is not None
+    assert report.log_end.reason == damage.end.format(offset=offset, end=end)
+    assert [row.sequence for row in report.past_end.entries] == damage.leftovers
     for piece in damage.notes:
         assert any(piece in note for note in report.notes), (piece, report.notes)
     assert len(report.notes) == len(damage.notes)
-    original, fixed, original_writing = report.verdicts
+    assert [item.sequences for item in report.evidence if item.kind == ABOVE_CHECKPOINT] == (
+        [damage.lost] if damage.lost else []
+    )
+    verdicts = _verdicts(report)
+    original = verdicts["original", "read-only", None]
+    original_writing = verdicts["original", "for writing", None]
+    fixed = verdicts["fixed", "read-only", "tolerate-torn-tail"]
     expected_error = None
     if damage.original_error is not None:
         expected_error = damage.original_error.format(offset=offset, end=end)
@@ -477,10 +497,10 @@ def test_inspect_on_a_damaged_copy(made: dict[str, Path], name: str, tmp_path: P
     if damage.fixed_pending is None:
         assert fixed.error == expected_error
     else:
-        assert fixed.error is None and fixed.pending == damage.fixed_pending
+        assert fixed.error is None and fixed.pending == tuple(damage.fixed_pending)
     text = render(report)
-    assert report.end_reason in text and (expected_error is None or expected_error in text)
-    assert main(["inspect", str(damaged_copy)]) == (0 if expected_error is None else 1)
+    assert report.log_end.reason in text and (expected_error is None or expected_error in text)
+    assert main(["inspect", str(damaged_copy)]) == (0 if expected_error is None and not damage.lost else 1)
     assert _digest(damaged_copy) == before
 
     # The real thing, on copies of the damaged copy.
