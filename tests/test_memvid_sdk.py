@@ -311,7 +311,7 @@ def test_sdk_replays_what_inspect_calls_pending(made: dict[str, Path], name: str
     assert _sdk_frames(copy, read_only=False) == _frames_in_log(report, region, committed_only=False)
     assert _frames_in_log(report, region, committed_only=False) - _frames_in_log(
         report, region, committed_only=True
-    ) == len(writing.pending)
+    ) == len(writing.pending or ())
     after = inspect_file(copy)
     assert all(v.error is None and v.pending == () for v in after.verdicts)
 
@@ -512,7 +512,7 @@ def test_inspect_on_a_damaged_copy(made: dict[str, Path], name: str, tmp_path: P
         assert seen == 2  # the committed frames
         writable = tmp_path / "sdk-writable.mv2"
         shutil.copyfile(damaged_copy, writable)
-        assert _sdk_frames(writable, read_only=False) == 2 + len(original_writing.pending)
+        assert _sdk_frames(writable, read_only=False) == 2 + len(original_writing.pending or ())
     elif original.error.startswith("WalCorruption"):
         offset_and_reason = original.error.removeprefix("WalCorruption at ")
         assert seen == f"CorruptFileError: MV012: Embedded WAL is corrupted at offset {offset_and_reason}"

@@ -20,9 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from walcheck.cli import main as walcheck_main
 from walcheck.real.inspect import as_json, inspect_file
-from walcheck.real.inspect.command import main
 from walcheck.real.inspect.evidence import LOST_HEADLINE, SEQUENCE_REUSED
+
+
+def main(arguments: list[str]) -> int:
+    """``walcheck inspect ARGUMENTS``."""
+    return walcheck_main(["inspect", *arguments])
+
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "make_memvid_files.py"
 

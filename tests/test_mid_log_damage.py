@@ -393,11 +393,12 @@ def test_d6_minimal_trace() -> None:
 
 def test_inspect_shows_the_mark(tmp_path: Path) -> None:
     """``walcheck inspect`` lists D6's mark per entry, damaged ones included."""
-    from walcheck.inspect import inspect_file, render
+    from walcheck.real.inspect import inspect_file, render
 
     storage, positions = _written(PAYLOADS[:3])
     path = tmp_path / "damaged.mv2"
     path.write_bytes(_flip(bytes(storage.data), positions[1] + 60))
     report = inspect_file(path)
-    assert [(row.offset, row.synced_before) for row in report.entries] == [(0, False), (positions[1], True)]
-    assert f"{positions[1]:>8}         2        20       BAD  SYNC  checksum mismatch" in render(report)
+    assert [(row.offset, row.synced_before) for row in report.log] == [(0, False), (positions[1], True)]
+    row = f"{positions[1]:>10}  {2:>20}  {20:>10}  mismatch  SYNC  checksum mismatch"
+    assert row in render(report)

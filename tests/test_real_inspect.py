@@ -33,12 +33,18 @@ from reference import (
     encode_header,
 )
 from reference.wal import ENTRY_HEADER_SIZE, SYNCED_BEFORE_MARK, place_entry
+from walcheck.cli import main as walcheck_main
 from walcheck.real.inspect import RegionParameters, Selection, as_json, inspect_file, render
-from walcheck.real.inspect.command import main
 from walcheck.real.inspect.evidence import ABOVE_CHECKPOINT, LOST_HEADLINE, SEQUENCE_REUSED
 from walcheck.real.inspect.report import ProgressOnStderr
 from walcheck.real.inspect.scan import SearchBudget, search_past_end, walk_log
 from walcheck.real.inspect.verdicts import largest_payload
+
+
+def main(arguments: list[str]) -> int:
+    """``walcheck inspect ARGUMENTS``."""
+    return walcheck_main(["inspect", *arguments])
+
 
 DATA = Path(__file__).parent / "data"
 REAL_FILES = sorted(DATA.glob("*.mv2"))
@@ -663,18 +669,19 @@ def test_a_file_without_read_permission(
     assert (captured.out, captured.err) == ("", f"walcheck inspect: {path}: permission denied\n")
 
 
-def test_the_command_imports_no_hypothesis() -> None:
+def test_walcheck_inspect_imports_no_hypothesis() -> None:
+    """walcheck/cli.py imports only the module of the command asked for."""
+    program = (
+        "import sys; from walcheck.cli import main; code = main(['inspect', '--quiet', sys.argv[1]]); "
+        "print(code, 'hypothesis' in sys.modules)"
+    )
     child = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, walcheck.real.inspect.command; print('hypothesis' in sys.modules)",
-        ],
+        [sys.executable, "-c", program, str(DATA / "a_one_put.mv2")],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert child.stdout.strip() == "False"
+    assert child.stdout.splitlines()[-1] == "0 False"
 
 
 def test_render_does_not_need_a_tty() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def positive_int(text: str) -> int:
@@ -14,8 +15,9 @@ def positive_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    """A number above 0."""
+    """A finite number above 0 (``float`` also reads "nan" and "inf", which no
+    budget or timeout means)."""
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value

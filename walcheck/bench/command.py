@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -21,6 +22,19 @@ def _directory(text: str) -> Path:
     return path
 
 
+def _output_file(text: str) -> Path:
+    """--json PATH: checked before the bench runs, not after."""
+    path = Path(text)
+    parent = path.parent
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a directory")
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{parent} is not a directory")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"{path} cannot be written")
+    return path
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "bench",
@@ -28,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Benchmark the reference WAL and the suite.",
     )
     parser.add_argument("--quick", action="store_true", help="smaller counts and regions (under 10 s)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the full result as JSON here")
+    parser.add_argument(
+        "--json", type=_output_file, metavar="PATH", help="write the full result as JSON here"
+    )
     parser.add_argument(
         "--directory",
         type=_directory,

@@ -17,19 +17,14 @@ from walcheck.conformance.vectors import (
     replay_vectors,
     vector_files,
 )
-from walcheck.exitcodes import ExitCode
+from walcheck.exitcodes import ExitCode, refuse
 
 
-def _driver_command(args: argparse.Namespace, err: TextIO) -> list[str] | None:
+def _driver_command(args: argparse.Namespace) -> list[str] | None:
     command = list(args.driver)
     if command[:1] == ["--"]:
         command = command[1:]
-    if not command:
-        err.write(
-            "walcheck conform: give the driver's command after '--', e.g. -- python -m reference.driver\n"
-        )
-        return None
-    return command
+    return command or None
 
 
 def _progress(args: argparse.Namespace, err: TextIO) -> Any:
@@ -58,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "guarantees on the answers. Prints each distinct failure with its minimal trace. "
             "With --vectors, replay the conformance vectors instead."
         ),
-        epilog="example: walcheck conform -- python -m reference.driver",
+        epilog="example: .venv/bin/walcheck conform -- .venv/bin/python -m reference.driver",
     )
     conform.add_argument("--design", choices=[d.value for d in m.Design], default="fixed")
     conform.add_argument("--examples", type=positive_int, default=1000, help="traces (default: 1000)")
@@ -92,9 +87,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     a driver that cannot be started."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    command = _driver_command(args, err)
+    command = _driver_command(args)
     if command is None:
-        return ExitCode.USAGE
+        message = "give the driver's command after '--', e.g. -- .venv/bin/python -m reference.driver"
+        return refuse(err, out, "conform", message, as_json=args.json)
     design = m.Design(args.design)
     if args.vectors is not None:
         return _replay_vectors(args, command, design, out, err)
@@ -110,8 +106,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             progress=_progress(args, err),
         )
     except DriverFailure as failure:
-        err.write(f"\nwalcheck conform: {failure}\n")
-        return ExitCode.USAGE
+        if not args.quiet and err.isatty():
+            err.write("\n")
+        return refuse(err, out, "conform", str(failure), as_json=args.json)
     if not args.quiet and err.isatty():
         err.write("\n")
     if args.json:
@@ -127,13 +124,11 @@ def _replay_vectors(
 ) -> ExitCode:
     files = vector_files(args.vectors, design)
     if not files:
-        err.write(f"walcheck conform: no vectors (*.json) in {args.vectors}\n")
-        return ExitCode.USAGE
+        return refuse(err, out, "conform", f"no vectors (*.json) in {args.vectors}", as_json=args.json)
     try:
         report = replay_vectors(command, files, args.timeout)
     except DriverFailure as failure:
-        err.write(f"walcheck conform: {failure}\n")
-        return ExitCode.USAGE
+        return refuse(err, out, "conform", str(failure), as_json=args.json)
     failed = [r for r in report.results if not r.ok]
     if args.json:
         json.dump(

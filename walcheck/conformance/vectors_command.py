@@ -12,6 +12,14 @@ from walcheck.conformance.vectors import DEFAULT_DIRECTORY, stale_vectors, write
 from walcheck.exitcodes import ExitCode
 
 
+def _directory(text: str) -> Path:
+    """--out DIR: a directory, or a path where one can be made."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is not a directory")
+    return path
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     vectors = subparsers.add_parser(
         "vectors",
@@ -22,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "records recovery must return. With --check, write nothing and exit 1 if they differ."
         ),
     )
-    vectors.add_argument("--out", type=Path, default=None, help="directory (default: spec/vectors)")
+    vectors.add_argument("--out", type=_directory, default=None, help="directory (default: spec/vectors)")
     vectors.add_argument("--check", action="store_true", help="compare instead of writing")
     return vectors
 

@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from walcheck.exitcodes import ExitCode
 from walcheck.real.inspect.render import Selection, as_json, render
 from walcheck.real.inspect.report import (
     SCHEMA_VERSION,
@@ -17,9 +18,6 @@ from walcheck.real.inspect.report import (
     inspect_file,
 )
 
-EXIT_OK = 0
-EXIT_FINDING = 1
-EXIT_USAGE = 2
 U64_MAX = 2**64 - 1
 
 
@@ -51,8 +49,8 @@ def records_argument(text: str) -> tuple[int | None, int | None]:
     return first, last
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
         "inspect",
         help="show a .mv2 file's WAL and what memvid and the reference would each recover",
         description=(
@@ -103,15 +101,15 @@ def error_json(kind: str, message: str) -> dict[str, object]:
     return {"schema_version": SCHEMA_VERSION, "error": {"kind": kind, "message": message}}
 
 
-def _fail(args: argparse.Namespace, out: TextIO, err: TextIO, kind: str, message: str) -> int:
+def _fail(args: argparse.Namespace, out: TextIO, err: TextIO, kind: str, message: str) -> ExitCode:
     err.write(f"walcheck inspect: {message}\n")
     if args.json:
         json.dump(error_json(kind, message), out, indent=2)
         out.write("\n")
-    return EXIT_USAGE
+    return ExitCode.USAGE
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
     out = out or sys.stdout
     err = err or sys.stderr
     given = [args.region_offset, args.region_size, args.checkpoint_sequence, args.checkpoint_pos]
@@ -142,17 +140,4 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         out.write("\n")
     else:
         out.write(render(report, selection) + "\n")
-    return EXIT_OK if report.healthy else EXIT_FINDING
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m walcheck.real.inspect FILE ...``: the same as ``walcheck inspect``."""
-    parser = argparse.ArgumentParser(prog="walcheck")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_parser(commands)
-    arguments = ["inspect", *(sys.argv[1:] if argv is None else argv)]
-    try:
-        args = parser.parse_args(arguments)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
-    return run(args)
+    return ExitCode.OK if report.healthy else ExitCode.FINDING

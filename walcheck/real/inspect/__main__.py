@@ -1,5 +1,0 @@
-import sys
-
-from walcheck.real.inspect.command import main
-
-sys.exit(main())
