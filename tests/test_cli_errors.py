@@ -90,7 +90,7 @@ def test_json_on_failure_is_an_error_object(
     assert main([argument.format(**places) for argument in arguments]) == 2
     captured = capsys.readouterr()
     printed = json.loads(captured.out)
-    assert printed["error"]["kind"] in ("usage", "unreadable") and printed["error"]["message"]
+    assert printed["error"]["kind"] in ("usage", "input") and printed["error"]["message"]
     assert printed["error"]["message"] in captured.err
 
 

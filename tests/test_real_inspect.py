@@ -643,8 +643,8 @@ def test_unreadable_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert main([str(path), "--json"]) == 2
         printed = json.loads(capsys.readouterr().out)
         assert printed == {
-            "schema_version": 1,
-            "error": {"kind": "unreadable", "message": f"{path}: {message}"},
+            "command": "inspect",
+            "error": {"kind": "input", "message": f"{path}: {message}"},
         }
 
 

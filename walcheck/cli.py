@@ -122,9 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A path the command was given cannot be used (not there, not writable, not a
         # directory): the environment, not a finding, and not a bug to show a traceback for.
         where = f"{error.filename}: " if error.filename else ""
-        return _fail(
-            arguments, chosen, "unusable input", f"walcheck {chosen}: {where}{error.strerror or error}"
-        )
+        return _fail(arguments, chosen, "input", f"walcheck {chosen}: {where}{error.strerror or error}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from walcheck.exitcodes import ExitCode
+from walcheck.exitcodes import ExitCode, error_object
 from walcheck.real.inspect.render import Selection, as_json, render
 from walcheck.real.inspect.report import (
-    SCHEMA_VERSION,
     InspectError,
     ProgressOnStderr,
     RegionParameters,
@@ -96,15 +95,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     return parser
 
 
-def error_json(kind: str, message: str) -> dict[str, object]:
-    """What ``--json`` prints when there is no report (spec/inspect.md I10)."""
-    return {"schema_version": SCHEMA_VERSION, "error": {"kind": kind, "message": message}}
-
-
 def _fail(args: argparse.Namespace, out: TextIO, err: TextIO, kind: str, message: str) -> ExitCode:
     err.write(f"walcheck inspect: {message}\n")
     if args.json:
-        json.dump(error_json(kind, message), out, indent=2)
+        json.dump(error_object("inspect", kind, message), out, indent=2)
         out.write("\n")
     return ExitCode.USAGE
 

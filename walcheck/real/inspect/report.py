@@ -43,7 +43,7 @@ class RegionParameters:
 
 class InspectError(Exception):
     """The file cannot be inspected at all (spec/inspect.md I9): ``kind`` is
-    "usage" (the command line does not fit the file) or "unreadable"."""
+    "usage" (the command line does not fit the file) or "input" (the file cannot be read)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -107,19 +107,19 @@ def _open_regular(path: Path) -> FileStorage:
         # O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
         probe = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise InspectError("unreadable", f"{path}: no such file") from None
+        raise InspectError("input", f"{path}: no such file") from None
     except IsADirectoryError:
-        raise InspectError("unreadable", f"{path}: is a directory, not a file") from None
+        raise InspectError("input", f"{path}: is a directory, not a file") from None
     except PermissionError:
-        raise InspectError("unreadable", f"{path}: permission denied") from None
+        raise InspectError("input", f"{path}: permission denied") from None
     except OSError as error:
-        raise InspectError("unreadable", f"{path}: {error.strerror}") from None
+        raise InspectError("input", f"{path}: {error.strerror}") from None
     try:
         mode = os.fstat(probe).st_mode
     finally:
         os.close(probe)
     if stat.S_ISDIR(mode):
-        raise InspectError("unreadable", f"{path}: is a directory, not a file")
+        raise InspectError("input", f"{path}: is a directory, not a file")
     if not stat.S_ISREG(mode):
         kind = (
             "a FIFO"
@@ -128,14 +128,14 @@ def _open_regular(path: Path) -> FileStorage:
             if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
             else "not a regular file"
         )
-        raise InspectError("unreadable", f"{path}: {kind}, not a regular file")
+        raise InspectError("input", f"{path}: {kind}, not a regular file")
     try:
         storage = FileStorage(path, read_only=True)
     except OSError as error:
-        raise InspectError("unreadable", f"{path}: {error.strerror}") from None
+        raise InspectError("input", f"{path}: {error.strerror}") from None
     if not stat.S_ISREG(os.fstat(storage.fd).st_mode):  # replaced in between
         storage.close()
-        raise InspectError("unreadable", f"{path}: not a regular file")
+        raise InspectError("input", f"{path}: not a regular file")
     return storage
 
 
@@ -143,7 +143,7 @@ def _read(storage: FileStorage, offset: int, length: int) -> bytes:
     try:
         return storage.read_at(offset, length)
     except OSError as error:
-        raise InspectError("unreadable", f"{storage.path}: {error.strerror}") from None
+        raise InspectError("input", f"{storage.path}: {error.strerror}") from None
 
 
 def inspect_file(
