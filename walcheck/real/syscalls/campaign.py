@@ -43,11 +43,12 @@ class Failure:
     returned: str
     promised: bool
 
-    def render(self) -> str:
+    def render(self, shown: int = 8) -> str:
+        """The failure; at most ``shown`` calls of each list (the JSON has them all)."""
         lines = [
             f"{self.guarantee} broken for {self.reader}, crash after {self.after}",
-            "  persisted (not yet made durable by a sync): " + ("; ".join(self.kept) or "nothing"),
-            "  not persisted: " + ("; ".join(self.dropped) or "nothing (a process kill leaves this)"),
+            "  persisted (not yet made durable by a sync): " + (_some(self.kept, shown) or "nothing"),
+            "  not persisted: " + (_some(self.dropped, shown) or "nothing (a process kill leaves this)"),
             f"  recovery: {self.returned}",
         ]
         return "\n".join(lines)
@@ -64,6 +65,11 @@ class Failure:
             "recovery": self.returned,
             "promised": self.promised,
         }
+
+
+def _some(items: Sequence[str], shown: int) -> str:
+    head = "; ".join(items[-shown:])  # the last ones are nearest the crash point
+    return head if len(items) <= shown else f"({len(items) - shown} earlier ones) ... {head}"
 
 
 @dataclass

@@ -239,7 +239,7 @@ for line in sys.stdin:
     request = json.loads(line)
     try:
         memory = memvid_sdk.use("basic", request["path"], read_only=request["read_only"], enable_lex=False)
-        frames = [(f["frame_id"], f["preview"].split("\n")[0]) for f in memory.timeline()]
+        frames = [(f["frame_id"], f["preview"].split("\n")[0]) for f in memory.timeline(limit=100000)]
         memory.close()
         answer = {"frames": sorted(frames)}
     except Exception as error:
