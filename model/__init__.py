@@ -25,6 +25,7 @@ from model.wal import (
     set_skip_sync,
     should_checkpoint,
     stats,
+    truncate_file,
     write_header,
 )
 
@@ -58,5 +59,6 @@ __all__ = [
     "set_skip_sync",
     "should_checkpoint",
     "stats",
+    "truncate_file",
     "write_header",
 ]

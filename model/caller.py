@@ -145,5 +145,6 @@ def grow_region(state: State, new_size: int) -> Outcome[None]:
     closed = close_wal(state)
     header = replace(closed.caller_header, wal_size=new_size)
     grown = closed.disk.region.grown(new_size)
-    disk = replace(closed.disk, header=header, region=grown, durable_region=grown, unsynced=())
+    # The grown region is in the file whole: a short file's end is past (S3.2).
+    disk = replace(closed.disk, header=header, region=grown, durable_region=grown, unsynced=(), file_end=None)
     return open_wal(replace(closed, disk=disk, caller_header=header), read_only=read_only, recovery=recovery)

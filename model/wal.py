@@ -54,12 +54,15 @@ class ErrorKind(enum.Enum):
     LOCK = "Lock"
     CHECKPOINT_FAILED = "CheckpointFailed"
     WAL_CORRUPTION = "WalCorruption"
+    IO = "Io"
 
 
 # S4: the reason strings, verbatim from embedded_wal.rs.
 REASON_WAL_SIZE_ZERO = "wal_size must be non-zero"
 REASON_READ_ONLY = "wal is read-only; reopen memory with write access"
 REASON_PAYLOAD_TOO_LARGE = "WAL payload too large"
+# S3.2: a read past the end of a file shorter than its region (Rust's read_exact).
+REASON_SHORT_READ = "failed to fill whole buffer"
 REASON_LENGTH_INVALID = "wal record length invalid"
 REASON_CHECKSUM = "wal record checksum mismatch"
 # DIVERGENCE D2: the original has no such error; it wraps the sequence to 0.
@@ -111,6 +114,11 @@ class Disk:
     # History, not in an implementation: bytes written past the region's end
     # (guarantee G6). Only the original's sentinel does this (D3).
     bytes_written_outside_region: int = 0
+    # S3.2: where the file ends, as a region position, when it ends before the
+    # region does (None: the file holds the whole region). The bytes from
+    # there on read as zeros in ``region`` and are not in the file; writes
+    # lengthen the file, so this only grows, and may pass the region's size.
+    file_end: int | None = None
 
     def written(self, *pieces: Extent) -> Disk:
         """The disk after one storage write of ``pieces`` (contiguous extents)
@@ -121,7 +129,8 @@ class Disk:
         region = self.region
         for piece in pieces:
             region = region.write(piece.start, piece.source, piece.source_offset, piece.end - piece.start)
-        return replace(self, region=region, unsynced=(*self.unsynced, pieces))
+        file_end = self.file_end if self.file_end is None else max(self.file_end, *(p.end for p in pieces))
+        return replace(self, region=region, unsynced=(*self.unsynced, pieces), file_end=file_end)
 
     def synced(self) -> Disk:
         return replace(self, durable_region=self.region, unsynced=())
@@ -308,6 +317,7 @@ def scan(
     design: Design = Design.ORIGINAL,
     checkpoint_sequence: int = 0,
     recovery: Recovery | None = None,
+    file_end: int | None = None,
 ) -> tuple[list[ScannedRecord], int] | WalError:
     """S2.1: walk the region from position 0 until a sentinel, the end, or an
     invalid record. Returns the records and the position where the walk stopped.
@@ -316,16 +326,29 @@ def scan(
     R7): a record that does not continue the log ends it, and so does an
     invalid record (a torn tail), unless ``recovery`` is STRICT, which reports
     both, or the records after it prove it was durable (R7), which reports it.
+
+    ``file_end`` (S3.2): the file ends there, inside the region. FIXED reads
+    the region whole, so that is an Io error at once; ORIGINAL reads each
+    entry's header, then its payload, and fails at the first read past it.
     """
     fixed = design is Design.FIXED
     strict = recovery is Recovery.STRICT
+    short_read = WalError(ErrorKind.IO, REASON_SHORT_READ)
+    if fixed and file_end is not None and file_end < region.size:
+        return short_read
     found: list[ScannedRecord] = []
     cursor = 0
     previous: int | None = None
     while cursor + ENTRY_HEADER_SIZE <= region.size:
+        if file_end is not None and cursor + ENTRY_HEADER_SIZE > file_end:
+            return short_read  # the header's read passes the file's end
         entry = entry_at(region, cursor)
         if entry is None:
             break
+        if file_end is not None and not (isinstance(entry, Invalid) and entry.end is None):
+            end = entry.end if isinstance(entry, Invalid) else cursor + entry.size
+            if end is not None and end > file_end:
+                return short_read  # the payload's read passes it (after the length check)
         if isinstance(entry, Invalid):
             if not fixed or strict:
                 return WalError(ErrorKind.WAL_CORRUPTION, entry.reason, cursor)
@@ -394,7 +417,7 @@ def open_wal(
     if header.wal_size == 0:
         return state, WalError(ErrorKind.INVALID_HEADER, REASON_WAL_SIZE_ZERO)
     checkpoint_sequence = header.wal_sequence
-    scanned = scan(state.disk.region, state.design, checkpoint_sequence, recovery)
+    scanned = scan(state.disk.region, state.design, checkpoint_sequence, recovery, state.disk.file_end)
     if isinstance(scanned, WalError):
         return state, scanned
     found, next_head = scanned
@@ -554,7 +577,9 @@ def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
     """S3.8: rescan the region, refresh the volatile fields from what the scan
     found, and return the records with a sequence above ``sequence``."""
     wal = _open(state)
-    scanned = scan(state.disk.region, state.design, wal.checkpoint_sequence, wal.recovery)
+    scanned = scan(
+        state.disk.region, state.design, wal.checkpoint_sequence, wal.recovery, state.disk.file_end
+    )
     if isinstance(scanned, WalError):
         return state, scanned
     found, next_head = scanned
@@ -601,6 +626,19 @@ def set_skip_sync(state: State, skip: bool) -> State:
 # ---------------------------------------------------------------------------
 # Internals
 # ---------------------------------------------------------------------------
+
+
+def truncate_file(state: State, keep: int) -> State:
+    """S3.2: the file cut at region position ``keep`` (below the region's size),
+    between a close and an open, as damage or a short copy leaves it: the bytes
+    after it are gone (they read as zeros here, and the file ends before them)."""
+    assert state.wal is None, "truncate with the WAL open"
+    size = state.disk.header.wal_size
+    assert 0 <= keep < size
+    region = state.disk.region.write_zeros(keep, size - keep)
+    return replace(
+        state, disk=replace(state.disk, region=region, durable_region=region, unsynced=(), file_end=keep)
+    )
 
 
 def _open(state: State) -> Volatile:

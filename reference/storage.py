@@ -25,6 +25,9 @@ OFFSET_MAX = 2**63 - 1
 # os.pread allocates its whole buffer before reading: one chunk at a time keeps
 # memory proportional to the bytes the file really has, not to what it claims.
 READ_CHUNK_SIZE = 1 << 20
+# The largest MemoryStorage: it holds every byte, so a write far past its end
+# (a hostile wal_offset) is refused as a file system refuses a file too large.
+MEMORY_FILE_MAX = 1 << 30
 
 
 @runtime_checkable
@@ -194,6 +197,10 @@ class MemoryStorage:
 
     def write_at(self, offset: int, data: bytes) -> None:
         end = offset + len(data)
+        if data and end > MEMORY_FILE_MAX:
+            # A file can be sparse (memvid's writer at a hostile wal_offset makes
+            # one, S3.2); a bytearray cannot: no room, as a full disk says.
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), "memory file")
         if end > len(self.data):
             self.data.extend(bytes(end - len(self.data)))
         self.data[offset:end] = data

@@ -165,14 +165,25 @@ class _Invalid:
     end: int | None
 
 
-def _entry_at(view: memoryview, cursor: int) -> ScannedRecord | _Invalid | None:
-    """F3.4: the record, the invalid entry, or the sentinel (None) at ``cursor``."""
+def _entry_at(
+    view: memoryview, cursor: int, region_size: int | None = None
+) -> ScannedRecord | _Invalid | None:
+    """F3.4: the record, the invalid entry, or the sentinel (None) at ``cursor``.
+
+    ``view`` may be shorter than ``region_size`` (ORIGINAL only, S3.2: a file
+    shorter than its region): memvid reads the header, then the payload, and
+    fails with an I/O error at the first read that passes the file's end."""
+    size = len(view) if region_size is None else region_size
+    if cursor + ENTRY_HEADER_SIZE > len(view):
+        raise WalIoError(REASON_SHORT_READ)
     sequence, length = _SEQUENCE_AND_LENGTH.unpack_from(view, cursor)
     if sequence == 0 and length == 0:
         return None
     start = cursor + ENTRY_HEADER_SIZE
-    if length == 0 or start + length > len(view):
+    if length == 0 or start + length > size:
         return _Invalid(REASON_LENGTH_INVALID, None)
+    if start + length > len(view):
+        raise WalIoError(REASON_SHORT_READ)
     payload = bytes(view[start : start + length])
     if blake3.blake3(payload).digest() != view[cursor + 16 : start]:
         return _Invalid(REASON_CHECKSUM, start + length)
@@ -208,6 +219,7 @@ def scan_region(
     design: Design = Design.ORIGINAL,
     checkpoint_sequence: int = 0,
     recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+    region_size: int | None = None,
 ) -> tuple[list[ScannedRecord], int]:
     """S2.1: walk the region bytes from 0 to the sentinel, the end, or an invalid
     record. Returns the records and where the walk stopped.
@@ -215,15 +227,20 @@ def scan_region(
     ORIGINAL raises WalCorruption on an invalid record. FIXED (spec/faults.md)
     ends the log at a torn tail (R1) or at a record that does not continue the
     log (R2), and raises for either in STRICT recovery (R5), or when the
-    records after it prove it was durable before they were written (R7)."""
+    records after it prove it was durable before they were written (R7).
+
+    ``region`` may be shorter than ``region_size`` (the bytes a short file
+    holds, ORIGINAL, S3.2): the walk is the same, and a read past the bytes
+    there are raises WalIoError "failed to fill whole buffer"."""
     fixed = design is Design.FIXED
     strict = recovery is Recovery.STRICT
     view = memoryview(region)
+    size = len(view) if region_size is None else region_size
     found: list[ScannedRecord] = []
     cursor = 0
     previous: int | None = None
-    while cursor + ENTRY_HEADER_SIZE <= len(view):
-        entry = _entry_at(view, cursor)
+    while cursor + ENTRY_HEADER_SIZE <= size:
+        entry = _entry_at(view, cursor, size)
         if entry is None:
             break
         if isinstance(entry, _Invalid):
@@ -522,15 +539,20 @@ class EmbeddedWal:
         return next_head % self._region_size
 
     def _scan(self) -> tuple[list[ScannedRecord], int]:
-        region = self._read(0, self._region_size)
-        return scan_region(region, self._design, self._checkpoint_sequence, self._recovery)
+        # S3.2: FIXED refuses a file shorter than its region at once. memvid
+        # reads record by record and fails only at a read past the file's end
+        # (read_exact), so ORIGINAL scans what there is and stops there.
+        region = self._read(0, self._region_size, whole=self._design is Design.FIXED)
+        return scan_region(
+            region, self._design, self._checkpoint_sequence, self._recovery, region_size=self._region_size
+        )
 
-    def _read(self, position: int, length: int) -> bytes:
+    def _read(self, position: int, length: int, *, whole: bool = True) -> bytes:
         try:
             data = self._storage.read_at(self._region_offset + position, length)
         except OSError as error:
             raise WalIoError(str(error)) from error
-        if len(data) < length:
+        if whole and len(data) < length:
             # A file shorter than its header claims; memvid's read_exact fails so.
             raise WalIoError(REASON_SHORT_READ)
         return data

@@ -4,6 +4,9 @@ open while one is open; a failed open leaves nothing open; an open of a path
 that cannot be opened answers Io; Io reasons carry the OS's message alone;
 `checkpoint` writes and syncs nothing of its own. tests/test_rust_ports.py
 runs the same sessions on the Rust drivers.
+
+Also S3.2's short file: ORIGINAL (memvid's Rust) reads record by record and
+fails only at a read past the file's end; FIXED refuses at once.
 """
 
 from __future__ import annotations
@@ -139,3 +142,53 @@ def test_checkpoint_writes_and_syncs_nothing_of_its_own(
     assert after[:OFFSET] == before[:OFFSET] and after[OFFSET + SIZE :] == before[OFFSET + SIZE :]
     assert after[OFFSET + 50 : OFFSET + 98] == bytes(48)  # the sentinel, the WAL's own write
     driver.answer('{"op": "close"}')
+
+
+def short_file_session(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A region of 200 bytes holding one record of 4 bytes and its sentinel,
+    [0, 100), in a file cut at region position 120: memvid opens it."""
+    path = tmp_path / "short.mv2"
+    make_file(path)
+    written = converse(
+        [*REFERENCE, "--design", "original"],
+        [json.dumps(open_request(path)), '{"op": "append", "payload": "61626364"}', '{"op": "quit"}'],
+    )
+    assert written[1] == {"ok": True, "sequence": 1}
+    os.truncate(path, OFFSET + 120)
+    lines = [
+        json.dumps(open_request(path)),
+        '{"op": "pending"}',
+        '{"op": "append", "payload": "' + "65" * 40 + '"}',  # [52, 140): past the file's end
+        '{"op": "pending"}',
+        '{"op": "close"}',
+        json.dumps(open_request(path, read_only=True)),
+        '{"op": "close"}',
+        '{"op": "quit"}',
+    ]
+    return path, lines
+
+
+def test_a_short_file_in_each_design(tmp_path: Path) -> None:
+    path, lines = short_file_session(tmp_path)
+    fixed = converse(REFERENCE, lines[:1])
+    assert fixed[0]["error"] == {"kind": "Io", "reason": "failed to fill whole buffer"}
+    original = converse([*REFERENCE, "--design", "original"], lines)
+    assert original[0] == {"ok": True}
+    assert original[1]["records"] == [{"sequence": 1, "payload": "61626364"}]
+    assert original[2] == {"ok": True, "sequence": 2}
+    assert [r["sequence"] for r in original[3]["records"]] == [1, 2]
+    # The append and its sentinel lengthened the file to region position 188.
+    assert len(path.read_bytes()) == OFFSET + 188
+    # Cut inside record 2's payload: the scan's read passes the end.
+    os.truncate(path, OFFSET + 100)
+    again = converse([*REFERENCE, "--design", "original"], lines[:1])
+    assert again[0]["error"] == {"kind": "Io", "reason": "failed to fill whole buffer"}
+    # Cut inside record 2's header: the header read passes the end.
+    os.truncate(path, OFFSET + 60)
+    assert converse([*REFERENCE, "--design", "original"], lines[:1])[0]["error"]["reason"] == (
+        "failed to fill whole buffer"
+    )
+    # An empty region cut after its first 48 bytes: a whole sentinel, so it opens.
+    empty = make_file(tmp_path / "empty.mv2")
+    os.truncate(empty, OFFSET + 48)
+    assert converse([*REFERENCE, "--design", "original"], [json.dumps(open_request(empty))]) == [{"ok": True}]

@@ -381,19 +381,30 @@ def small_file_claiming(wal_size: int, wal_offset: int = WAL_OFFSET) -> bytes:
     return encode_header(Header(wal_size=wal_size, wal_offset=wal_offset)) + encode_entry(1, b"x") + bytes(64)
 
 
-def assert_short_read_promptly(open_wal: Callable[[], object]) -> None:
+def assert_prompt_open(open_wal: Callable[[], EmbeddedWal], design: Design) -> EmbeddedWal | None:
+    """Time and memory bounded by the file, not by the header. FIXED reads the
+    region whole, so the short file is a short read; ORIGINAL reads entry by
+    entry as memvid does (S3.2), so it opens when the log ends inside the file.
+    Returns the open WAL (ORIGINAL) or None (the short read)."""
     tracemalloc.start()
     started = time.monotonic()
     try:
-        with pytest.raises(WalIoError) as short:
-            open_wal()
+        try:
+            wal: EmbeddedWal | None = open_wal()
+        except WalIoError as short:
+            assert short.reason == REASON_SHORT_READ
+            wal = None
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert short.value.reason == REASON_SHORT_READ
     assert elapsed < DEADLINE.total_seconds()
     assert peak < MEMORY_PEAK_MAX
+    return wal
+
+
+def assert_short_read_promptly(open_wal: Callable[[], EmbeddedWal]) -> None:
+    assert assert_prompt_open(open_wal, Design.FIXED) is None
 
 
 HUGE_CLAIMS = [2**40, 2**62, 2**63, U64_MAX]
@@ -408,9 +419,16 @@ def test_huge_wal_size_is_a_prompt_short_read_in_memory(
     storage = MemoryStorage(small_file_claiming(wal_size))
     header = read_header(storage, clear_legacy_lock=False)
     opener = EmbeddedWal.open_read_only if read_only else EmbeddedWal.open
-    assert_short_read_promptly(lambda: opener(storage, header, design=design))
-    assert storage.writes == []
-    figures.add(figures.HOSTILE_READ_ONLY_ERROR if read_only else figures.HOSTILE_WRITABLE_ERROR, design)
+    wal = assert_prompt_open(lambda: opener(storage, header, design=design), design)
+    if design is Design.FIXED:
+        assert wal is None and storage.writes == []
+        figures.add(figures.HOSTILE_READ_ONLY_ERROR if read_only else figures.HOSTILE_WRITABLE_ERROR, design)
+        return
+    # memvid reads the entry and the sentinel after it, both inside the file (S3.2).
+    assert wal is not None and wal.pending_records() == [WalRecord(1, b"x")]
+    assert storage.writes == ([] if read_only else [(WAL_OFFSET + 49, 48)] * 2)
+    if read_only:
+        figures.add(figures.HOSTILE_READ_ONLY_RECORDS, design)
 
 
 @pytest.mark.parametrize(
@@ -428,8 +446,14 @@ def test_huge_wal_size_or_offset_is_a_prompt_short_read_on_disk(
     path.write_bytes(small_file_claiming(wal_size, wal_offset))
     with FileStorage(path, read_only=True) as storage:
         header = read_header(storage, clear_legacy_lock=False)
-        assert_short_read_promptly(lambda: EmbeddedWal.open_read_only(storage, header, design=design))
-    figures.add(figures.HOSTILE_READ_ONLY_ERROR, design)
+        wal = assert_prompt_open(lambda: EmbeddedWal.open_read_only(storage, header, design=design), design)
+        # ORIGINAL opens where the log ends inside the file (a claim at 4096), and a
+        # region past the file's end is a short read for both (S3.2).
+        opens = design is Design.ORIGINAL and wal_offset == WAL_OFFSET
+        assert (wal is not None) == opens
+        if wal is not None:
+            assert wal.pending_records() == [WalRecord(1, b"x")]
+    figures.add(figures.HOSTILE_READ_ONLY_RECORDS if opens else figures.HOSTILE_READ_ONLY_ERROR, design)
 
 
 def test_file_storage_refuses_writes_past_the_largest_offset(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_driver_protocol import check_protocol_session
+from tests.test_driver_protocol import REFERENCE, check_protocol_session, converse, short_file_session
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = ROOT / "ports" / "rust"
@@ -193,3 +193,21 @@ def test_rust_drivers_answer_the_protocols_errors(binaries: Binaries, tmp_path: 
     protocol's error kinds, a failed open leaving nothing open, Io reasons
     without Rust's " (os error N)"."""
     check_protocol_session([getattr(binaries, which)], tmp_path)
+
+
+def test_the_original_reads_a_short_file_as_the_reference_says(binaries: Binaries, tmp_path: Path) -> None:
+    """S3.2: memvid's Rust and the reference's ORIGINAL give the same answers
+    and leave the same bytes on a file shorter than its region; FIXED (the
+    reference and the port) refuses it at once."""
+    (tmp_path / "rust").mkdir()
+    (tmp_path / "python").mkdir()
+    rust_path, rust_lines = short_file_session(tmp_path / "rust")
+    python_path, python_lines = short_file_session(tmp_path / "python")
+    rust = converse([binaries.original], rust_lines)
+    python = converse([*REFERENCE, "--design", "original"], python_lines)
+    assert rust == python
+    assert rust[0] == {"ok": True} and rust[2] == {"ok": True, "sequence": 2}
+    assert rust_path.read_bytes() == python_path.read_bytes()
+    for command in ([binaries.fixed], REFERENCE):
+        refused = converse(command, rust_lines[:1])[0]
+        assert refused["error"] == {"kind": "Io", "reason": "failed to fill whole buffer"}

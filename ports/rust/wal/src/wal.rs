@@ -719,6 +719,18 @@ mod tests {
         assert!(matches!(EmbeddedWal::open(&file, &zero), Err(MemvidError::InvalidHeader { .. })));
     }
 
+    /// F2.2: the length field is u32. A payload of 2^32 bytes is refused before
+    /// anything is hashed or written (the zeroed buffer is never touched).
+    #[test]
+    fn a_payload_past_the_length_field_is_too_large() {
+        let (file, header) = prepared(100);
+        let mut wal = EmbeddedWal::open(&file, &header).unwrap();
+        let huge = vec![0u8; 1 << 32];
+        let error = wal.append_entry(&huge).unwrap_err();
+        assert_eq!(error.to_string(), "Unable to checkpoint embedded WAL: WAL payload too large");
+        assert_eq!(wal.stats().sequence, 0);
+    }
+
     #[test]
     fn the_sequence_is_exhausted_not_wrapped() {
         let (file, mut header) = prepared(400);
