@@ -39,6 +39,9 @@ TORN_IMAGES: Final = "torn-write images"
 IO_ERRORS: Final = "I/O errors injected"
 MEDIA_FAULTS: Final = "media faults injected"
 PREDICTED_IMAGE_SETS: Final = "power-loss image sets predicted by the model"
+# State coverage (issue 15): counted where a machine reaches the state.
+HEADER_AHEAD: Final = "header ahead of the records"
+THOUSAND_APPENDS: Final = "1,000 appends since a checkpoint"
 
 # Counted by ``counted_crash_recovery``, image by image.
 CRASH_IMAGES_CHECKED: Final = "crash images recovered and checked"
@@ -239,6 +242,11 @@ ROWS: Final = (
     _both("crash images recovered, reference = model, checked (FIXED / ORIGINAL)", CRASH_IMAGES_CHECKED),
     *_each("exhaustive: crash points / images ({design})", EXHAUSTIVE_CRASH_POINTS, EXHAUSTIVE_IMAGES),
     _both("power-loss image sets predicted by the model (FIXED / ORIGINAL)", PREDICTED_IMAGE_SETS),
+    _row(
+        "states reached (FIXED): header ahead of the records / 1,000 appends since a checkpoint",
+        FIXED,
+        *(HEADER_AHEAD, THOUSAND_APPENDS),
+    ),
     _row(
         "stateful crashes (FIXED): process kills / power cuts / torn-write images",
         FIXED,

@@ -1,0 +1,245 @@
+"""``pytest -k stateful``, sharper where mutants survived it (spec/mutants.md M2):
+
+- a crash machine whose rule builds a header ahead of its records (batch mode,
+  then a commit killed at its sync with the header's sector kept and the
+  record's lost) and goes on from that image: R4's restart, compared byte for
+  byte with the model, where no other machine went;
+- a machine that makes a thousand appends since a checkpoint in one step, so
+  ``should_checkpoint``'s count trigger is compared with memvid's period;
+- ORIGINAL's model against ORIGINAL's reference past its defects: every byte
+  compared, the guarantees not checked (they break, as catalogued), so the
+  bytes the original writes after a second wrap are held to account;
+- a second writer's records found by a rescan that moves the write head: the
+  next append must not claim (D6's mark) that they were synced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, precondition, rule
+
+import model as m
+import reference.wal
+from reference import Design, EmbeddedWal, MemoryStorage, WalCorruption, create_mv2, read_header, scan_region
+from reference.header import WAL_OFFSET
+from walcheck import figures
+from walcheck.crash_machines import build_crash_machine, crash_config
+from walcheck.machines import (
+    Divergence,
+    MachineConfig,
+    Result,
+    build_machine,
+    small_region_config,
+)
+from walcheck.oracle import GuaranteeViolation
+from walcheck.simdisk import SimulatedCrash
+
+
+def header_ahead(image: bytes) -> bool:
+    """The header's checkpoint covers a sequence the region's records do not reach."""
+    header = read_header(MemoryStorage(image), clear_legacy_lock=False)
+    region = image[WAL_OFFSET : WAL_OFFSET + header.wal_size]
+    try:
+        found, _ = scan_region(region, Design.ORIGINAL, header.wal_sequence)
+    except WalCorruption:
+        return False
+    return (found[-1].sequence if found else 0) < header.wal_sequence
+
+
+_CrashBase = build_crash_machine(crash_config(m.Design.FIXED, "StatefulHeaderAheadFixed"))
+
+
+class StatefulHeaderAheadFixed(_CrashBase):  # type: ignore[misc, valid-type]
+    @precondition(lambda self: self._writable())
+    @rule(payload=st.binary(min_size=1, max_size=120), pick=st.integers(0, 2**32 - 1))
+    def commit_killed_at_its_sync(self, payload: bytes, pick: int) -> None:
+        """Batch mode, an append, then a commit whose sync never happens: the
+        header's write and the record's are both unsynced, and a power-loss
+        image keeps the first without the second (spec/defects.md C3)."""
+        self.set_skip_sync(True)
+        if self._append_both(payload).error is not None:
+            return
+        disk = self.disk
+
+        def dies(*_: object) -> None:
+            raise SimulatedCrash("killed at the commit's sync")
+
+        # The disk's own sync, shadowed on this instance for the one call.
+        setattr(disk, "sync", dies)  # noqa: B010
+        try:
+            self.commit()
+            return
+        except SimulatedCrash:
+            pass
+        finally:
+            delattr(disk, "sync")
+        images = [image for image in self._images(pick, torn=False) if self._header_intact(image)]
+        self.counters["crashes"] += 1
+        outcomes = [self._recover_image(image, "commit killed at its sync") for image in images]
+        ahead = [index for index, image in enumerate(images) if header_ahead(image)]
+        chosen = ahead[pick % len(ahead)] if ahead else pick % len(images)
+        if ahead:
+            self.counters[figures.HEADER_AHEAD] += 1
+        self._restart(images[chosen], *outcomes[chosen])
+
+
+TestStatefulHeaderAheadFixed = StatefulHeaderAheadFixed.TestCase
+
+# memvid's 64 KiB region holds 1,003 entries of one byte below the 75% threshold,
+# so the count trigger (1,000 appends) is the one that fires.
+BULK_REGION = 64 * 1024
+
+
+class StatefulThousandAppendsFixed(
+    build_machine(  # type: ignore[misc]
+        MachineConfig(
+            name="StatefulThousandAppendsFixed",
+            design=m.Design.FIXED,
+            region_sizes=st.just(BULK_REGION),
+            initial_sequences=st.just(0),
+            payloads=st.binary(min_size=1, max_size=8),
+            growth_limit=BULK_REGION,
+        )
+    )
+):
+    @precondition(lambda self: self._writable())
+    @rule(count=st.integers(990, 1010))
+    def thousand_appends(self, count: int) -> None:
+        """``count`` one-byte appends in batch mode, ``should_checkpoint`` held to
+        spec S3.7 (75% occupancy or 1,000 appends) on both sides after each."""
+        assert self.wal is not None
+        self.set_skip_sync(True)
+        for index in range(count):
+            if self._append_both(bytes([index & 0xFF])).error is not None:
+                break
+            assert self.state is not None and self.wal is not None
+            stats = self.wal.stats()
+            expected = (
+                stats.pending_bytes / stats.region_size >= 0.75 or stats.appends_since_checkpoint >= 1000
+            )
+            if stats.appends_since_checkpoint >= 1000:
+                self.counters[figures.THOUSAND_APPENDS] += 1
+            _agree_three(self.wal.should_checkpoint(), m.should_checkpoint(self.state), expected)
+        self.flush()
+
+
+def _agree_three(reference_says: bool, model_says: bool, spec_says: bool) -> None:
+    if not reference_says == model_says == spec_says:
+        raise Divergence(
+            f"should_checkpoint: reference {reference_says}, model {model_says}, spec S3.7 {spec_says}"
+        )
+
+
+TestStatefulThousandAppendsFixed = StatefulThousandAppendsFixed.TestCase
+# Each example makes thousands of appends: a few examples of a few steps, whatever the profile.
+_profile = settings()
+TestStatefulThousandAppendsFixed.settings = settings(
+    _profile, max_examples=min(_profile.max_examples, 8), stateful_step_count=6
+)
+
+
+_OriginalBase = build_machine(
+    dataclasses.replace(
+        small_region_config(m.Design.ORIGINAL, "StatefulOriginalBytesAgree"), growth_limit=400
+    )
+)
+
+
+class StatefulOriginalBytesAgree(_OriginalBase):  # type: ignore[misc, valid-type]
+    """ORIGINAL's model and reference side by side past the defects: the
+    guarantees are not checked (a GuaranteeViolation is dropped), every
+    comparison of results, state and bytes is."""
+
+    def _settle_open(self, ref: Result, model: Result) -> None:
+        try:
+            super()._settle_open(ref, model)
+        except GuaranteeViolation:
+            self.wal = None  # both failed to open, and agreed how
+
+    def _append_both(self, payload: bytes) -> Result:
+        if self.wal is None:
+            return Result(error=("closed", "a growth's reopen failed", None))  # ends memvid's put
+        try:
+            return super()._append_both(payload)
+        except GuaranteeViolation:
+            return Result()  # both appended the same; the oracle objected
+
+    @precondition(lambda self: self._is_open())
+    @rule()
+    def commit(self) -> None:
+        with contextlib.suppress(GuaranteeViolation):
+            super().commit()
+
+    @precondition(lambda self: self._is_open())
+    @rule()
+    def pending(self) -> None:
+        with contextlib.suppress(GuaranteeViolation):
+            super().pending()
+
+    @precondition(lambda self: self._is_open())
+    @rule(back=st.integers(0, 6), anywhere=st.one_of(st.none(), st.integers(0, 2**64 - 1)))
+    def records_after(self, back: int, anywhere: int | None) -> None:
+        with contextlib.suppress(GuaranteeViolation):
+            super().records_after(back, anywhere)
+
+    @invariant()
+    def reference_and_model_agree(self) -> None:
+        try:
+            super().reference_and_model_agree()
+        except GuaranteeViolation:
+            pass  # G6 (D3): both wrote past the region, alike
+
+    @invariant()
+    def another_reader_recovers_every_acknowledged_record(self) -> None:
+        """Not here: ORIGINAL's readers lose records, as catalogued."""
+
+
+TestStatefulOriginalBytesAgree = StatefulOriginalBytesAgree.TestCase
+
+
+@settings(max_examples=60)
+@given(
+    first=st.binary(min_size=1, max_size=40),
+    others=st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=4),
+    last=st.binary(min_size=1, max_size=40),
+)
+def test_stateful_rescan_that_moves_the_head_claims_no_sync(
+    first: bytes, others: list[bytes], last: bytes
+) -> None:
+    """spec/faults.md R7: the mark says every byte before the record was durable
+    as it was written. A second writer appends in batch mode (nothing synced);
+    the first WAL's records_after finds its records and moves the head past
+    them; the first WAL's next append must not carry the mark, and the model,
+    given the same bytes, must write the same."""
+    storage = MemoryStorage()
+    create_mv2(storage, 4096)
+    wal = EmbeddedWal.open(storage, read_header(storage), design=Design.FIXED)
+    wal.append_entry(first)  # synced: the WAL's flag is set
+    other = EmbeddedWal.open(storage, read_header(storage), design=Design.FIXED)
+    other.set_skip_sync(True)
+    for payload in others:
+        other.append_entry(payload)
+
+    state, _ = m.open_wal(m.initial_state(m.Design.FIXED, 4096))
+    state, _ = m.append_entry(state, first)
+    other_state, _ = m.open_wal(dataclasses.replace(state, wal=None))
+    other_state = m.set_skip_sync(other_state, True)
+    for payload in others:
+        other_state, _ = m.append_entry(other_state, payload)
+    state = dataclasses.replace(state, disk=other_state.disk)
+
+    wal.records_after(0)
+    state, _ = m.records_after(state, 0)
+    assert state.wal is not None
+    position = wal.write_head
+    assert position == state.wal.write_head > 0
+    wal.append_entry(last)
+    state, _ = m.append_entry(state, last)
+    region = storage.read_at(WAL_OFFSET, 4096)
+    assert region == state.disk.region.to_bytes()
+    reserved = region[position + 12 : position + 16]
+    assert reserved != reference.wal.SYNCED_BEFORE_MARK, "the mark claims another writer's unsynced bytes"
