@@ -27,16 +27,16 @@ import reference.wal
 from reference import Design, EmbeddedWal, MemoryStorage, WalCorruption, create_mv2, read_header, scan_region
 from reference.header import WAL_OFFSET
 from walcheck import figures
-from walcheck.crash_machines import build_crash_machine, crash_config
-from walcheck.machines import (
+from walcheck.oracle import GuaranteeViolation
+from walcheck.sidebyside.crash_machines import build_crash_machine, crash_config
+from walcheck.sidebyside.machines import (
     Divergence,
     MachineConfig,
     Result,
     build_machine,
     small_region_config,
 )
-from walcheck.oracle import GuaranteeViolation
-from walcheck.simdisk import SimulatedCrash
+from walcheck.sidebyside.simdisk import SimulatedCrash
 
 
 def header_ahead(image: bytes) -> bool:

@@ -12,6 +12,8 @@ spec/defects.md, 1 a finding, 2 bad usage or an input that cannot be used):
     conform     a port through its driver (conformance/conform_command.py)
     vectors     the conformance vectors (conformance/vectors_command.py)
     bench       measurements (bench/command.py)
+    mutate      the mutation score of pytest -k stateful (mutation/command.py)
+    fuzz        long campaigns: HypoFuzz, or workers sharing an example database (fuzz/command.py)
 
 Only the module of the command asked for is imported (``walcheck inspect``
 starts without Hypothesis, which the side-by-side commands need). Bad usage is
@@ -55,6 +57,8 @@ COMMANDS: dict[str, str] = {
     "conform": "walcheck.conformance.conform_command",
     "vectors": "walcheck.conformance.vectors_command",
     "bench": "walcheck.bench.command",
+    "mutate": "walcheck.mutation.command",
+    "fuzz": "walcheck.fuzz.command",
 }
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from walcheck.fuzz.command import main
+from walcheck.cli import main
 
 sys.exit(main(["fuzz", *sys.argv[1:]]))

@@ -24,30 +24,15 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from walcheck.arguments import positive_float, positive_int
+from walcheck.exitcodes import ExitCode
 from walcheck.fuzz.database import DIRECTORY_VARIABLE, REDIS_URL_VARIABLE
 from walcheck.fuzz.workers import DEFAULT_TARGETS, WorkerReport
 
-EXIT_OK = 0
-EXIT_FINDING = 1
-EXIT_USAGE = 2
 ROOT = Path(__file__).resolve().parents[2]
 # HypoFuzz collects these test cases (RuleBasedStateMachine.TestCase) through pytest.
 HYPOFUZZ_TESTS = ("tests/test_stateful.py", "tests/test_stateful_crash.py")
 HYPOFUZZ_SELECTION = "TestStateful"
-
-
-def _workers(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -61,10 +46,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--engine", choices=["hypofuzz", "workers"], default="hypofuzz")
     parser.add_argument(
-        "-n", "--workers", type=_workers, default=os.cpu_count() or 1, help="processes (default: every core)"
+        "-n",
+        "--workers",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="processes (default: every core)",
     )
     parser.add_argument(
-        "--seconds", type=_seconds, default=None, help="stop after this long (default: never)"
+        "--seconds", type=positive_float, default=None, help="stop after this long (default: never)"
     )
     parser.add_argument(
         "--redis", metavar="URL", help="the example database in Redis, e.g. redis://host:6379/0"
@@ -77,7 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="MODULE:CLASS",
         help="a machine for the workers engine (repeatable; default: the three FIXED machines)",
     )
-    parser.add_argument("--steps", type=_workers, default=40, help="steps per example (workers engine)")
+    parser.add_argument("--steps", type=positive_int, default=40, help="steps per example (workers engine)")
     parser.add_argument(
         "--replay-only", action="store_true", help="workers engine: replay the database, generate nothing"
     )
@@ -111,11 +100,11 @@ def _check_redis(url: str | None, err: TextIO) -> bool:
     return True
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     if not _check_redis(args.redis, err):
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if args.worker is not None:
         return _run_one_worker(args, out)
     if args.engine == "hypofuzz":
@@ -123,7 +112,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     return _run_workers(args, out, err)
 
 
-def _run_one_worker(args: argparse.Namespace, out: TextIO) -> int:
+def _run_one_worker(args: argparse.Namespace, out: TextIO) -> ExitCode:
     from walcheck.fuzz.workers import run_worker
 
     report = run_worker(
@@ -136,10 +125,10 @@ def _run_one_worker(args: argparse.Namespace, out: TextIO) -> int:
         replay_only=args.replay_only,
     )
     print(report.to_json(), file=out, flush=True)
-    return EXIT_FINDING if report.machine is not None else EXIT_OK
+    return ExitCode.FINDING if report.machine is not None else ExitCode.OK
 
 
-def _run_workers(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _run_workers(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     command = [sys.executable, "-m", "walcheck.fuzz", "--engine", "workers", "--steps", str(args.steps)]
     for option, value in (
         ("--seconds", args.seconds),
@@ -175,7 +164,7 @@ def _run_workers(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for report in found:
         print(f"worker {report.worker}, {report.machine}: {report.message}", file=out)
         print("\n".join(f"    {line}" for line in report.trace), file=out)
-    return EXIT_FINDING if found else EXIT_OK
+    return ExitCode.FINDING if found else ExitCode.OK
 
 
 def hypofuzz_command(workers: int) -> list[str]:
@@ -197,13 +186,13 @@ def hypofuzz_command(workers: int) -> list[str]:
     ]
 
 
-def _run_hypofuzz(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _run_hypofuzz(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     if importlib.util.find_spec("hypofuzz") is None:
         print(
             "walcheck fuzz: HypoFuzz is not installed; in a venv of its own: pip install -e '.[fuzz]'",
             file=err,
         )
-        return EXIT_USAGE
+        return ExitCode.USAGE
     environment = _environment(args)
     environment["HYPOTHESIS_PROFILE"] = "fuzz"
     environment.pop("CI", None)  # the ci profile is derandomised, which HypoFuzz refuses to fuzz
@@ -237,15 +226,4 @@ def _run_hypofuzz(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         text=True,
     )
     print("\n".join(replay.stdout.splitlines()[-5:]), file=out)
-    return EXIT_OK if replay.returncode == 0 else EXIT_FINDING
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="walcheck")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    add_parser(subparsers)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
-    return run(args)
+    return ExitCode.OK if replay.returncode == 0 else ExitCode.FINDING

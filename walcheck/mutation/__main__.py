@@ -2,6 +2,6 @@
 
 import sys
 
-from walcheck.mutation.command import main
+from walcheck.cli import main
 
 sys.exit(main(["mutate", *sys.argv[1:]]))

@@ -15,29 +15,14 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-EXIT_OK = 0
-EXIT_FINDING = 1
-EXIT_USAGE = 2
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from walcheck.arguments import positive_float, positive_int
+from walcheck.exitcodes import ExitCode
 
 
 def _seed(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
@@ -59,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "in spec/mutants.md as equivalent count apart."
         ),
     )
-    parser.add_argument("--sample", type=_count, default=40, help="mutants to run (default: 40)")
+    parser.add_argument("--sample", type=positive_int, default=40, help="mutants to run (default: 40)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the sample (default: 0)")
     parser.add_argument(
         "--file",
@@ -79,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="EXPR",
         help="the killer's pytest -k expression (default: stateful; narrower only to try the command)",
     )
-    parser.add_argument("--timeout", type=_seconds, default=None, help="seconds a mutant may run")
+    parser.add_argument("--timeout", type=positive_float, default=None, help="seconds a mutant may run")
     parser.add_argument(
         "--min-score", type=_percent, default=98.0, help="exit 1 below this score (default: 98)"
     )
@@ -89,21 +74,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     return parser
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     if importlib.util.find_spec("cosmic_ray") is None:
         print("walcheck mutate: Cosmic Ray is not installed: pip install -e '.[mutation]'", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     from walcheck.mutation.runner import ROOT, run_mutation
 
     for name in args.files or ():
         if not (ROOT / name).is_file():
             print(f"walcheck mutate: no such file in the project: {name}", file=err)
-            return EXIT_USAGE
+            return ExitCode.USAGE
     if args.json is not None and not args.json.parent.is_dir():
         print(f"walcheck mutate: no such directory for --json: {args.json.parent}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
     def progress(message: str) -> None:
         if not args.quiet:
@@ -124,7 +109,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         )
     except RuntimeError as failure:
         print(f"walcheck mutate: {failure}", file=err)
-        return EXIT_FINDING
+        return ExitCode.FINDING
     print("\n".join(render(report)), file=out)
     if args.json is not None:
         document = {
@@ -138,15 +123,4 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             "mutants": [dataclasses.asdict(mutant) for mutant in report.mutants],
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return EXIT_OK if 100 * report.score >= args.min_score else EXIT_FINDING
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="walcheck")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    add_parser(subparsers)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
-    return run(args)
+    return ExitCode.OK if 100 * report.score >= args.min_score else ExitCode.FINDING
