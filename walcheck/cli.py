@@ -14,6 +14,7 @@ spec/defects.md, 1 a finding, 2 bad usage or an input that cannot be used):
     bench       measurements (bench/command.py)
     mutate      the mutation score of pytest -k stateful (mutation/command.py)
     fuzz        long campaigns: HypoFuzz, or workers sharing an example database (fuzz/command.py)
+    crashes     a program's recorded calls under every crash state (real/syscalls/command.py)
 
 Only the module of the command asked for is imported (``walcheck inspect``
 starts without Hypothesis, which the side-by-side commands need). Bad usage is
@@ -59,6 +60,7 @@ COMMANDS: dict[str, str] = {
     "bench": "walcheck.bench.command",
     "mutate": "walcheck.mutation.command",
     "fuzz": "walcheck.fuzz.command",
+    "crashes": "walcheck.real.syscalls.command",
 }
 
 

@@ -76,6 +76,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     conform.add_argument(
         "--timeout", type=positive_float, default=10.0, help="seconds to wait for each answer (default: 10)"
     )
+    conform.add_argument(
+        "--recorded-crashes",
+        action="store_true",
+        help=(
+            "record one session of the driver's real file-system calls with strace and open every "
+            "crash state they allow with the driver itself (spec/persistence.md; needs strace)"
+        ),
+    )
     conform.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     conform.add_argument("--quiet", action="store_true", help="no progress on stderr")
     conform.add_argument("driver", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the driver to start")
@@ -91,6 +99,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     if command is None:
         message = "give the driver's command after '--', e.g. -- .venv/bin/python -m reference.driver"
         return refuse(err, out, "conform", message, as_json=args.json)
+    if args.recorded_crashes:
+        from walcheck.conformance.recorded import run_recorded
+
+        return run_recorded(args, command, out, err)
     design = m.Design(args.design)
     if args.vectors is not None:
         return _replay_vectors(args, command, design, out, err)

@@ -1,5 +1,4 @@
-"""``python -m walcheck.real.syscalls -- CMD ARGS...``: ``walcheck crashes`` before the command
-is registered in walcheck/cli.py."""
+"""``python -m walcheck.real.syscalls [OPTIONS] -- CMD ARGS...``: ``walcheck crashes``."""
 
 import sys
 

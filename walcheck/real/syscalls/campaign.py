@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from walcheck import figures
-from walcheck.real.syscalls.checkers import Expectation, Reader
+from walcheck.real.syscalls.expectations import Expectation, Reader
 from walcheck.real.syscalls.recorder import Call, Recording
 from walcheck.real.syscalls.states import Persistence, PointModel, choices_at, everything, write_state
 

@@ -27,7 +27,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
+from walcheck.exitcodes import ExitCode, refuse
 from walcheck.real.syscalls.campaign import (
     DEFAULT_EXHAUSTIVE_LIMIT,
     DEFAULT_SAMPLES_PER_POINT,
@@ -36,16 +38,13 @@ from walcheck.real.syscalls.campaign import (
 )
 from walcheck.real.syscalls.checkers import (
     MemvidReaderProcess,
-    Reader,
     caller_readers,
     memvid_readers,
     reference_readers,
 )
+from walcheck.real.syscalls.expectations import Reader
 from walcheck.real.syscalls.recorder import RecordingError, record
 
-EXIT_OK = 0
-EXIT_FINDING = 1
-EXIT_USAGE = 2
 DIRECTORY_VARIABLE = "WALCHECK_DIR"
 READERS = ("reference", "caller", "memvid")
 
@@ -101,34 +100,31 @@ def _readers(kind: str, file: str, memvid: MemvidReaderProcess) -> list[Reader]:
     return reference_readers(file)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
-        print("walcheck crashes: give the program after --", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(err, out, "crashes", "give the program after --", as_json=args.json)
     memvid = MemvidReaderProcess()
     with tempfile.TemporaryDirectory(prefix="walcheck-crashes-") as scratch:
         directory = Path(scratch) / "root"
         directory.mkdir()
         command = [part.replace("{dir}", str(directory)) for part in argv]
-        print(f"recording {' '.join(command)} in {directory}", file=sys.stderr)
+        print(f"recording {' '.join(command)} in {directory}", file=err)
         try:
             recording = record(command, directory, env={**os.environ, DIRECTORY_VARIABLE: str(directory)})
         except (RecordingError, OSError) as error:
-            print(f"walcheck crashes: {error}", file=sys.stderr)
-            return EXIT_USAGE
+            return refuse(err, out, "crashes", str(error), as_json=args.json)
         if recording.returncode != 0:
-            print(
-                f"walcheck crashes: the program exited {recording.returncode}: {recording.stderr[-2000:]}",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+            message = f"the program exited {recording.returncode}: {recording.stderr[-2000:]}"
+            return refuse(err, out, "crashes", message, as_json=args.json)
         print(
             f"{len(recording.calls)} calls recorded in {recording.seconds_running:.1f} s "
             f"(parsed in {recording.seconds_parsing:.1f} s); checking crash states",
-            file=sys.stderr,
+            file=err,
         )
 
         points_done = 0
@@ -139,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             if points_done % 25 == 0 or points_done == report.points:
                 print(
                     f"  crash point {points_done}/{report.points}: {report.states_checked:,} states checked",
-                    file=sys.stderr,
+                    file=err,
                 )
 
         try:
@@ -156,20 +152,21 @@ def run(args: argparse.Namespace) -> int:
         finally:
             memvid.close()
     if args.json:
-        json.dump(report.as_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        json.dump(report.as_json(), out, indent=2)
+        out.write("\n")
     else:
-        print(report.render())
+        out.write(report.render() + "\n")
         for failure in report.failures:
             if failure.promised or args.show_measured:
-                print(failure.render() + ("" if failure.promised else " (measured, not promised)"))
-    return EXIT_FINDING if report.promised_failures() else EXIT_OK
+                out.write(failure.render() + ("" if failure.promised else " (measured, not promised)") + "\n")
+    return ExitCode.FINDING if report.promised_failures() else ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="walcheck crashes", description=(__doc__ or "").split("\n\n")[0])
-    configure(parser)
-    return run(parser.parse_args(argv))
+    """``python -m walcheck.real.syscalls``: the same as ``walcheck crashes``."""
+    from walcheck.cli import main as walcheck_main
+
+    return walcheck_main(["crashes", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
