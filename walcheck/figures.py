@@ -96,6 +96,9 @@ MEMVID_CALL_STATES: Final = "memvid-sdk recorded-call crash states checked"
 MEMVID_CALL_LOST: Final = "memvid-sdk recorded-call crash states losing acknowledged documents"
 MEMVID_CALL_UNOPENABLE: Final = "memvid-sdk recorded-call crash states left unopenable"
 MEMVID_CALL_WRONG: Final = "memvid-sdk recorded-call crash states returning wrong documents"
+# walcheck conform --recorded-crashes: a driver's recorded calls, each state opened by the driver.
+CONFORM_RECORDED_STATES: Final = "conform --recorded-crashes: crash states a driver opened"
+CONFORM_RECORDED_BROKEN: Final = "conform --recorded-crashes: crash states breaking a promise"
 
 # The failures a FIXED crash recovery must never show, crash images and killed files alike.
 FAILURES: Final = (
@@ -300,6 +303,11 @@ ROWS: Final = (
     *_each(
         "recorded real calls, reference's writer ({design} reader): lost / unopenable / wrong",
         *(REAL_CALL_LOST, REAL_CALL_UNOPENABLE, REAL_CALL_WRONG),
+    ),
+    _row(
+        "conform --recorded-crashes, drivers' own recovery: crash states / promises broken",
+        FIXED,
+        *(CONFORM_RECORDED_STATES, CONFORM_RECORDED_BROKEN),
     ),
     _row(
         "memvid-sdk's recorded calls, read by memvid-sdk: states x readers / lost / unopenable / wrong",

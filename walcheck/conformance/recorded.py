@@ -165,6 +165,7 @@ def check_driver(
             seed=seed,
             samples_per_point=samples,
             max_states=max_states,
+            count_figures=True,
         )
     finally:
         reader_process.stop()

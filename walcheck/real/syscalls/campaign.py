@@ -263,6 +263,11 @@ _MEMVID_FAILURES = {
 
 
 def _count(reader: Reader, outcome: str, acknowledged: int) -> None:
+    if reader.design == "port":
+        figures.add(figures.CONFORM_RECORDED_STATES, figures.FIXED)
+        if outcome != "ok":
+            figures.add(figures.CONFORM_RECORDED_BROKEN, figures.FIXED)
+        return
     if reader.name.startswith("memvid-sdk"):
         figures.add(figures.MEMVID_CALL_STATES, reader.design)
         if outcome in _MEMVID_FAILURES:
