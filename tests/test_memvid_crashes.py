@@ -67,8 +67,8 @@ def _check(recording: Recording, memvid: MemvidReaderProcess, name: str) -> Cras
         readers,
         name=name,
         seed=11,
-        samples_per_point=16 if THOROUGH else 3,
-        exhaustive_limit=64 if THOROUGH else 8,
+        samples_per_point=4 if THOROUGH else 3,
+        exhaustive_limit=16 if THOROUGH else 8,
         points=None if THOROUGH else _sampled_points(recording),
         count_figures=True,
     )
