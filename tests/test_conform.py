@@ -18,7 +18,17 @@ import model as m
 from walcheck import figures
 from walcheck.cli import main
 from walcheck.conformance.search import run_conform
-from walcheck.conformance.transcript import Append, Exchange, Pending, Reopen, Trace, transcript
+from walcheck.conformance.transcript import (
+    Append,
+    AppendNearLimit,
+    Exchange,
+    Pending,
+    Reopen,
+    Rewrite,
+    Trace,
+    Truncate,
+    transcript,
+)
 
 REFERENCE = [sys.executable, "-m", "reference.driver"]
 ORIGINAL = [*REFERENCE, "--design", "original"]
@@ -133,7 +143,7 @@ def test_a_hanging_driver_is_reported(tmp_path: Path) -> None:
             return Driver.answer(self, line)
         """,
     )
-    report = run_conform(command, examples=50, seed=6, timeout=0.2)
+    report = run_conform(command, examples=200, seed=6, timeout=0.2)
     assert [f.kind for f in report.failures] == ["driver"], report.render()
     assert "no answer within 0.2 s" in report.failures[0].message
     assert [type(s).__name__ for s in report.failures[0].trace.steps] == ["Stats"]
@@ -161,3 +171,110 @@ def test_transcript_is_what_the_model_says() -> None:
     assert pending[-1] == {"ok": True, "records": [{"sequence": 1, "payload": "616263"}]}
     region = exchanges[-1].region
     assert region[:8] == (1).to_bytes(8, "little") and region[8:12] == (3).to_bytes(4, "little")
+
+
+# -- The protocol's gaps (spec/porting.md P2.5, P3): short files, region offsets,
+# entries near the region's size, Io reasons across languages -------------------
+
+
+def _replay_on(command: list[str], trace: Trace, design: m.Design, tmp_path: Path) -> str | None:
+    """Replay one trace's transcript; the failure's text, or None."""
+    from walcheck.conformance.driver import DriverProcess
+    from walcheck.conformance.replay import ConformanceFailure, replay
+
+    driver = DriverProcess(command)
+    driver.start()
+    try:
+        replay(transcript(trace, design), driver, tmp_path / "wal.mv2", guarantees=False)
+    except ConformanceFailure as failure:
+        return failure.detail
+    finally:
+        driver.stop()
+    return None
+
+
+SHORT = Trace(160, 0, (Append(b"hello"), Truncate(110), Pending(), Append(b"x" * 40), Pending()))
+
+
+def test_a_short_file_is_compared_in_both_designs(tmp_path: Path) -> None:
+    """S3.2 through conform: ORIGINAL opens the cut file (its log ends inside
+    it) and lengthens it; FIXED refuses it. Each reference driver matches its
+    model, and neither matches the other's."""
+    events = transcript(SHORT, m.Design.ORIGINAL)
+    rewrite = next(e for e in events if isinstance(e, Rewrite) and e.short)
+    assert len(rewrite.region) == 110 and rewrite.damage
+    lengthened = [e for e in events if isinstance(e, Exchange) and e.file_end is not None]
+    # Record 1 [0, 53), then the append of 40 bytes [53, 141) and its sentinel [141, 160): the
+    # file is lengthened to the region's end.
+    assert max(e.file_end or 0 for e in lengthened) == 160
+    assert _replay_on(ORIGINAL, SHORT, m.Design.ORIGINAL, tmp_path) is None
+    assert _replay_on(REFERENCE, SHORT, m.Design.FIXED, tmp_path) is None
+    fixed = [e.response for e in transcript(SHORT, m.Design.FIXED) if isinstance(e, Exchange)]
+    assert {"ok": False, "error": {"kind": "Io", "reason": "failed to fill whole buffer"}} in fixed
+    assert "answer differs" in (_replay_on(REFERENCE, SHORT, m.Design.ORIGINAL, tmp_path) or "")
+
+
+def test_a_port_that_ignores_the_region_offset_fails(tmp_path: Path) -> None:
+    command = _mutant(
+        tmp_path,
+        """
+        def open(self, request):
+            return Driver.open(self, {**request, "region_offset": 4096})
+        """,
+    )
+    moved = Trace(160, 0, (Append(b"hello"), Pending()), region_offset=8192)
+    assert _replay_on(REFERENCE, moved, m.Design.FIXED, tmp_path) is None
+    # It writes at 4096 + its positions: the canary before the region is hit.
+    assert "the port changed the file before the WAL region" in (
+        _replay_on(command, moved, m.Design.FIXED, tmp_path) or ""
+    )
+
+
+def test_entries_near_the_region_size_meet_every_refusal() -> None:
+    """F2.2, F4, D1: AppendNearLimit reaches "too small for entry" on both sides
+    of the FIXED window and an entry of exactly the region's size."""
+    steps = tuple(AppendNearLimit(delta) for delta in (-3, 47, 48, 49, 53))
+    answers = [
+        e.response
+        for e in transcript(Trace(200, 0, steps), m.Design.FIXED)
+        if isinstance(e, Exchange) and e.request["op"] == "append"
+    ]
+    reasons = [a.get("error", {}).get("reason", "ok") for a in answers]
+    assert reasons == [
+        "ok",  # entry 200 - 48 - 3: fits, a sentinel after it
+        "embedded WAL region too small for entry",  # entry 199: alone it would leave 1 byte (D1)
+        "embedded WAL region full",  # entry 200 fits alone, but one is pending
+        "embedded WAL region too small for entry",  # entry 201 > 200
+        "embedded WAL region too small for entry",
+    ]
+
+
+def test_io_reasons_are_compared_without_language_decorations(tmp_path: Path) -> None:
+    """P3: a driver that passes Rust's or Python's decorations through still
+    conforms; one with another message does not."""
+    from walcheck.conformance.replay import normalise_io_reason
+
+    assert normalise_io_reason("No such file or directory (os error 2)") == "No such file or directory"
+    assert normalise_io_reason("[Errno 2] No such file or directory: '/x'") == "No such file or directory"
+    decorated = _mutant(
+        tmp_path,
+        """
+        def answer(self, line):
+            answer = Driver.answer(self, line)
+            if answer.get("error", {}).get("kind") == "Io":
+                answer["error"]["reason"] += " (os error 5)"
+            return answer
+        """,
+    )
+    assert _replay_on(decorated, SHORT, m.Design.FIXED, tmp_path) is None
+    wrong = _mutant(
+        tmp_path,
+        """
+        def answer(self, line):
+            answer = Driver.answer(self, line)
+            if answer.get("error", {}).get("kind") == "Io":
+                answer["error"]["reason"] = "Input/output error"
+            return answer
+        """,
+    )
+    assert "answer differs" in (_replay_on(wrong, SHORT, m.Design.FIXED, tmp_path) or "")

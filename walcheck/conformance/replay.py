@@ -4,6 +4,7 @@ the independent oracle on the answers (G1-G6). The first difference raises."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,31 @@ class ConformanceFailure(AssertionError):
         self.detail = detail
 
 
-def _file_bytes(region: bytes) -> bytes:
-    return bytes([PREFIX_BYTE]) * REGION_OFFSET + region + bytes([SUFFIX_BYTE]) * SUFFIX_SIZE
+def _file_bytes(region: bytes, offset: int = REGION_OFFSET, *, short: bool = False) -> bytes:
+    """P1.3: the canaries around the region; a short file (S3.2) ends with it."""
+    return bytes([PREFIX_BYTE]) * offset + region + (b"" if short else bytes([SUFFIX_BYTE]) * SUFFIX_SIZE)
+
+
+# P3: what languages add to the OS's message: Rust's " (os error 2)",
+# Python's "[Errno 2] " and ": 'path'".
+_RUST_OS_ERROR = re.compile(r" \(os error -?\d+\)$")
+_PYTHON_OS_ERROR = re.compile(r"^\[Errno -?\d+\] (?P<message>.*?)(?:: '.*'(?: -> '.*')?)?$", re.DOTALL)
+
+
+def normalise_io_reason(reason: str) -> str:
+    """P3: an Io reason as the OS gives it, without a language's decorations."""
+    matched = _PYTHON_OS_ERROR.match(reason)
+    return _RUST_OS_ERROR.sub("", matched.group("message") if matched else reason)
+
+
+def _comparable(answer: Json) -> Json:
+    """P3: Io answers are compared on the normalised reason."""
+    error = answer.get("error")
+    if answer.get("ok") is False and isinstance(error, dict) and error.get("kind") == "Io":
+        reason = error.get("reason")
+        if isinstance(reason, str):
+            return {**answer, "error": {**error, "reason": normalise_io_reason(reason)}}
+    return answer
 
 
 def _first_difference(expected: bytes, actual: bytes) -> int:
@@ -100,6 +124,8 @@ class ReplayFigures:
     requests: int = 0
     crash_images: int = 0
     growths: int = 0
+    short_files: int = 0  # S3.2: Truncate steps
+    other_offsets: int = 0  # traces whose region is not at 4096
     state_compared: int = 0
 
 
@@ -120,15 +146,21 @@ def replay(
     every request and the port's answer, for the report."""
     figures = figures if figures is not None else ReplayFigures()
     first_open = next(e.request for e in events if isinstance(e, Exchange) and e.request["op"] == "open")
+    offset = int(first_open["region_offset"])
+    figures.other_offsets += offset != REGION_OFFSET
     checker = _GuaranteeChecker(first_open["checkpoint_sequence"]) if guarantees else None
     supports_state = compare
     for index, event in enumerate(events):
         if isinstance(event, Rewrite):
-            path.write_bytes(_file_bytes(event.region))
+            path.write_bytes(_file_bytes(event.region, offset, short=event.short))
+            if event.damage:
+                checker = None  # P2.5: no guarantee covers a damaged file
             if event.note.startswith("power loss") or event.note.startswith("process kill"):
                 figures.crash_images += 1
             elif event.note.startswith("growth"):
                 figures.growths += 1
+            if event.short:
+                figures.short_files += 1
             continue
         request = dict(event.request)
         if "path" in request:
@@ -139,11 +171,11 @@ def replay(
             shown.append((event.request, answer))
         if checker is not None:
             checker.check(event, answer)
-        if compare and answer != event.response:
+        if compare and _comparable(answer) != _comparable(event.response):
             raise ConformanceFailure(
                 index, f"answer differs from the model's\n  expected {event.response}\n  got      {answer}"
             )
-        _compare_file(index, event, path, guarantees=guarantees, compare=compare)
+        _compare_file(index, event, path, offset, guarantees=checker is not None, compare=compare)
         if supports_state and event.state is not None:
             state = driver.request({"op": "state"})
             if not state.get("ok") and state.get("error", {}).get("kind") == "Unsupported":
@@ -157,11 +189,22 @@ def replay(
                 )
 
 
-def _compare_file(index: int, event: Exchange, path: Path, *, guarantees: bool, compare: bool) -> None:
+def _compare_file(
+    index: int, event: Exchange, path: Path, offset: int, *, guarantees: bool, compare: bool
+) -> None:
     data = path.read_bytes()
     region_size = len(event.region)
-    prefix_intact = data[:REGION_OFFSET] == bytes([PREFIX_BYTE]) * REGION_OFFSET
-    suffix_intact = data[REGION_OFFSET + region_size :] == bytes([SUFFIX_BYTE]) * SUFFIX_SIZE
+    prefix_intact = data[:offset] == bytes([PREFIX_BYTE]) * offset
+    if event.file_end is not None:
+        # S3.2: a short file has no canary after it; it must end where the model says.
+        region_size = min(event.file_end, region_size)
+        if compare and len(data) < offset + region_size:
+            raise ConformanceFailure(
+                index, f"the file is {len(data)} bytes; the model's ends at {offset + region_size}"
+            )
+        suffix_intact = True
+    else:
+        suffix_intact = data[offset + region_size :] == bytes([SUFFIX_BYTE]) * SUFFIX_SIZE
     if not (prefix_intact and suffix_intact):
         where = "before" if not prefix_intact else "after"
         detail = f"the port changed the file {where} the WAL region (file size now {len(data)})"
@@ -171,9 +214,10 @@ def _compare_file(index: int, event: Exchange, path: Path, *, guarantees: bool, 
             raise ConformanceFailure(index, detail)
     if not compare:
         return
-    region = data[REGION_OFFSET : REGION_OFFSET + region_size]
-    if region != event.region:
-        at = _first_difference(event.region, region)
+    region = data[offset : offset + region_size]
+    expected = event.region[:region_size]
+    if region != expected:
+        at = _first_difference(expected, region)
         raise ConformanceFailure(
             index,
             f"region bytes differ from the model's at region offset {at}\n"

@@ -21,7 +21,9 @@ from walcheck.conformance.driver import DriverFailure, DriverProcess
 from walcheck.conformance.replay import ConformanceFailure, ReplayFigures, replay
 from walcheck.conformance.transcript import (
     IMAGES_CONSIDERED,
+    REGION_OFFSET,
     Append,
+    AppendNearLimit,
     Commit,
     Crash,
     Flush,
@@ -35,6 +37,7 @@ from walcheck.conformance.transcript import (
     Stats,
     Step,
     Trace,
+    Truncate,
     transcript,
 )
 from walcheck.oracle import GuaranteeViolation
@@ -45,6 +48,9 @@ from walcheck.oracle import GuaranteeViolation
 
 REGION_SIZES = (40, 47, 48, 49, 60, 96, 97, 100, 112, 128, 160, 200, 256, 400)
 START_SEQUENCES = (0, 0, 41, m.SEQUENCE_MAX - 1, m.SEQUENCE_MAX - 1, m.SEQUENCE_MAX - 3)
+# P1.3: memvid's offset most of the time; one that is not a multiple of the
+# 512-byte sector (crash images then straddle sectors differently) and one past it.
+REGION_OFFSETS = (REGION_OFFSET, REGION_OFFSET, REGION_OFFSET, REGION_OFFSET + 904, 2 * REGION_OFFSET)
 
 
 def step_strategy(max_payload: int = 120) -> st.SearchStrategy[Step]:
@@ -67,15 +73,31 @@ def step_strategy(max_payload: int = 120) -> st.SearchStrategy[Step]:
         st.builds(Reopen, st.booleans()),
         st.builds(Crash, st.booleans(), st.integers(0, IMAGES_CONSIDERED - 1)),
         st.builds(Grow, st.integers(1, 200)),
+        # F2.2, F4: entries within a few bytes of the region's size, either side.
+        st.builds(AppendNearLimit, st.integers(-3, 52)),
     )
 
 
+def _with_truncation(steps: tuple[Step, ...], cut: tuple[int, int] | None) -> tuple[Step, ...]:
+    """At most one Truncate (S3.2) per trace, in about one trace in six: it is
+    damage, after which the oracle stops, so the rest keep their guarantees."""
+    if cut is None:
+        return steps
+    at = cut[0] % (len(steps) + 1)
+    return (*steps[:at], Truncate(cut[1]), *steps[at:])
+
+
 def trace_strategy(max_steps: int = 30) -> st.SearchStrategy[Trace]:
+    # One trace in six; a shrunk failure keeps the Truncate only if it needs it.
+    truncation = st.tuples(st.integers(0, 5), st.integers(0, max_steps), st.integers(0, 400)).map(
+        lambda drawn: None if drawn[0] < 5 else (drawn[1], drawn[2])
+    )
     return st.builds(
         Trace,
         st.sampled_from(REGION_SIZES),
         st.sampled_from(START_SEQUENCES),
-        st.lists(step_strategy(), max_size=max_steps).map(tuple),
+        st.builds(_with_truncation, st.lists(step_strategy(), max_size=max_steps).map(tuple), truncation),
+        st.sampled_from(REGION_OFFSETS),
     )
 
 
@@ -142,6 +164,8 @@ class ConformReport:
             "requests": self.figures.requests,
             "crash_images": self.figures.crash_images,
             "growths": self.figures.growths,
+            "short_files": self.figures.short_files,
+            "other_region_offsets": self.figures.other_offsets,
             "states_compared": self.figures.state_compared,
             "seconds": round(self.seconds, 3),
             "failures": failures,
@@ -153,7 +177,8 @@ class ConformReport:
             f"conform: {self.driver_name or shlex.join(self.command)} against the {self.design.upper()} model"
             + ("" if self.guarantees else " (guarantees not checked)"),
             f"  {self.examples:,} traces, {f.requests:,} requests, {f.crash_images:,} crash images, "
-            f"{f.growths:,} growths, {f.state_compared:,} states compared, {self.seconds:.1f} s",
+            f"{f.growths:,} growths, {f.short_files:,} short files, {f.other_offsets:,} traces with the "
+            f"region elsewhere than 4096, {f.state_compared:,} states compared, {self.seconds:.1f} s",
         ]
         if not self.failures:
             lines.append(

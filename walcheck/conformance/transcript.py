@@ -100,6 +100,25 @@ class Grow:
     by: int
 
 
+@dataclass(frozen=True)
+class AppendNearLimit:
+    """An append whose entry is near the region's size (F2.2, F4, D1): the
+    payload is ``region_size - 96 + delta`` bytes (at least 0), so that the
+    refusals at ``region_size - 48 < entry_size < region_size`` (FIXED) and
+    ``entry_size > region_size`` come up in every region size."""
+
+    delta: int
+
+
+@dataclass(frozen=True)
+class Truncate:
+    """The file cut inside its region, between a close and an open (S3.2):
+    region position ``cut`` modulo the region's size. Damage, so the oracle's
+    guarantees are not checked after it; the model's answers still are."""
+
+    cut: int
+
+
 Step = (
     Append
     | Commit
@@ -112,6 +131,8 @@ Step = (
     | Reopen
     | Crash
     | Grow
+    | AppendNearLimit
+    | Truncate
 )
 
 
@@ -120,9 +141,13 @@ class Trace:
     region_size: int
     checkpoint_sequence: int
     steps: tuple[Step, ...]
+    # Where the region starts in the file (P1.3): memvid's files all say 4096,
+    # but the header's field is what a port must use.
+    region_offset: int = REGION_OFFSET
 
     def render(self) -> str:
-        lines = [f"region_size={self.region_size}, checkpoint_sequence={self.checkpoint_sequence}"]
+        offset = "" if self.region_offset == REGION_OFFSET else f", region_offset={self.region_offset}"
+        lines = [f"region_size={self.region_size}, checkpoint_sequence={self.checkpoint_sequence}{offset}"]
         lines += [f"  {_render_step(step)}" for step in self.steps]
         return "\n".join(lines)
 
@@ -153,6 +178,9 @@ class Exchange:
     purpose: str = ""
     # ORIGINAL only (D3): the port wrote past the region, the canary after it is gone.
     outside_writes: bool = False
+    # S3.2: the file ends at this region position (a Truncate, lengthened by
+    # the writes since); None: the file holds the region and the canary.
+    file_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +190,10 @@ class Rewrite:
 
     region: bytes
     note: str
+    # S3.2: the file ends after ``region`` (no canary): a Truncate.
+    short: bool = False
+    # Damage (a Truncate): the oracle's guarantees stop here (P2.5).
+    damage: bool = False
 
 
 Event = Exchange | Rewrite
@@ -185,12 +217,12 @@ def _volatile(state: m.State) -> Json | None:
     return {name: getattr(wal, name) for name in DRIVER_STATE_FIELDS}
 
 
-def _open_request(header: m.HeaderFields, read_only: bool) -> Json:
+def _open_request(header: m.HeaderFields, read_only: bool, region_offset: int = REGION_OFFSET) -> Json:
     """P1.4: the header's WAL fields, as memvid hands them to EmbeddedWal::open."""
     return {
         "op": "open",
         "path": "@",
-        "region_offset": REGION_OFFSET,
+        "region_offset": region_offset,
         "region_size": header.wal_size,
         "checkpoint_pos": header.wal_checkpoint_pos,
         "checkpoint_sequence": header.wal_sequence,
@@ -201,6 +233,7 @@ def _open_request(header: m.HeaderFields, read_only: bool) -> Json:
 class _Transcriber:
     def __init__(self, trace: Trace, design: m.Design) -> None:
         self.state = m.initial_state(design, trace.region_size, wal_sequence=trace.checkpoint_sequence)
+        self.offset = trace.region_offset
         self.events: list[Event] = [Rewrite(self.state.disk.region.to_bytes(), "create: a zeroed region")]
 
     def exchange(self, request: Json, response: Json, purpose: str = "") -> None:
@@ -213,11 +246,12 @@ class _Transcriber:
                 _volatile(self.state),
                 purpose,
                 disk.bytes_written_outside_region > 0,
+                disk.file_end,
             )
         )
 
     def open(self, read_only: bool, purpose: str) -> None:
-        request = _open_request(self.state.disk.header, read_only)
+        request = _open_request(self.state.disk.header, read_only, self.offset)
         self.state, result = m.open_wal(self.state, read_only=read_only)
         self.exchange(request, _error(result) if isinstance(result, m.WalError) else {"ok": True}, purpose)
         if self.state.wal is not None:
@@ -238,14 +272,15 @@ class _Transcriber:
     def step(self, step: Step) -> None:
         """Apply one step. Steps that need an open WAL are skipped while none
         is (its open failed: the trace goes on at the next reopen or crash)."""
-        if self.state.wal is None and not isinstance(step, Reopen | Crash):
+        if self.state.wal is None and not isinstance(step, Reopen | Crash | Truncate):
             return
         if isinstance(step, Append):
-            self.state, sequence = m.append_entry(self.state, step.payload)
-            response = (
-                _error(sequence) if isinstance(sequence, m.WalError) else {"ok": True, "sequence": sequence}
-            )
-            self.exchange({"op": "append", "payload": step.payload.hex()}, response)
+            self.append(step.payload)
+        elif isinstance(step, AppendNearLimit):
+            length = max(0, self.state.disk.header.wal_size - 2 * m.ENTRY_HEADER_SIZE + step.delta)
+            self.append(bytes((index * 7 + step.delta) & 0xFF for index in range(length)))
+        elif isinstance(step, Truncate):
+            self.truncate(step)
         elif isinstance(step, Commit):
             self.commit()
         elif isinstance(step, RecordsAfter):
@@ -284,6 +319,24 @@ class _Transcriber:
         else:
             self.grow(step)
 
+    def append(self, payload: bytes) -> None:
+        self.state, sequence = m.append_entry(self.state, payload)
+        response = (
+            _error(sequence) if isinstance(sequence, m.WalError) else {"ok": True, "sequence": sequence}
+        )
+        self.exchange({"op": "append", "payload": payload.hex()}, response)
+
+    def truncate(self, step: Truncate) -> None:
+        """S3.2: close, cut the file inside the region, open it again."""
+        if self.state.wal is not None:
+            self.close()
+        keep = step.cut % self.state.disk.header.wal_size
+        self.state = m.truncate_file(self.state, keep)
+        region = self.state.disk.region.to_bytes()[:keep]
+        note = f"short file: the file ends at region position {keep} (S3.2)"
+        self.events.append(Rewrite(region, note, short=True, damage=True))
+        self.open(False, "reopen")
+
     def commit(self) -> None:
         """memvid's commit (model/caller.py), as the runner sends it: a pending
         request, then (if the records could be read) a checkpoint request that
@@ -315,9 +368,9 @@ class _Transcriber:
             self.close()
         disk = self.state.disk
         if step.power_loss:
-            count = count_power_loss_regions(disk, REGION_OFFSET)
+            count = count_power_loss_regions(disk, self.offset)
             index = step.choice % min(count, IMAGES_CONSIDERED)
-            image = next(islice(power_loss_regions(disk, REGION_OFFSET), index, None))
+            image = next(islice(power_loss_regions(disk, self.offset), index, None))
             note = f"power loss: image {index} of {count} (spec/porting.md P2.3)"
         else:
             image, note = disk.region, "process kill: every write reached the OS"
@@ -344,7 +397,7 @@ class _Transcriber:
         # The runner rewrote the file: only what the reopen wrote outside the region counts.
         outside = grown.disk.bytes_written_outside_region - before.disk.bytes_written_outside_region
         self.state = replace(grown, disk=replace(grown.disk, bytes_written_outside_region=outside))
-        request = _open_request(self.state.disk.header, False)
+        request = _open_request(self.state.disk.header, False, self.offset)
         self.exchange(request, _error(result) if isinstance(result, m.WalError) else {"ok": True}, "reopen")
         if self.state.wal is not None:
             self.pending("reopen")

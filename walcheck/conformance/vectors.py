@@ -24,8 +24,8 @@ import model as m
 from walcheck.conformance.driver import DriverFailure, DriverProcess
 from walcheck.conformance.replay import ConformanceFailure, ReplayFigures, replay
 from walcheck.conformance.transcript import (
-    REGION_OFFSET,
     Append,
+    AppendNearLimit,
     Commit,
     Crash,
     Event,
@@ -41,6 +41,7 @@ from walcheck.conformance.transcript import (
     Stats,
     Step,
     Trace,
+    Truncate,
     transcript,
 )
 from walcheck.oracle import GuaranteeViolation
@@ -189,6 +190,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "short-file",
+        "A file cut inside its region (S3.2): memvid's Rust reads entry by entry and opens it when the log "
+        "ends inside the file, then lengthens it; FIXED refuses it with Io.",
+        Trace(
+            160, 0, (*_appends([5]), Truncate(110), Pending(), *_appends([40], 2), Pending(), Truncate(60))
+        ),
+    ),
+    Scenario(
+        "region-offset",
+        "The region at file offset 8704 rather than 4096 (P1.3): the header's wal_offset is what counts.",
+        Trace(160, 0, (*_appends([20, 30]), Commit(), *_appends([10], 3), Crash(True, 2), Pending()), 8704),
+    ),
+    Scenario(
+        "near-limit",
+        "Entries within a few bytes of the region's size (F2.2, F4, D1).",
+        Trace(
+            200,
+            0,
+            (*tuple(AppendNearLimit(delta) for delta in (49, 47, -3, 48, 0)), Commit(), AppendNearLimit(48)),
+        ),
+    ),
+    Scenario(
         "growth",
         "memvid's region growth with pending records (S3.11): they stay where they are.",
         Trace(
@@ -252,7 +275,12 @@ def all_scenarios() -> tuple[Scenario, ...]:
 
 def _event_json(event: Event) -> dict[str, Any]:
     if isinstance(event, Rewrite):
-        return {"file": {"region": event.region.hex()}, "note": event.note}
+        file: dict[str, Any] = {"region": event.region.hex()}
+        if event.short:
+            file["short"] = True  # S3.2: the file ends after these bytes, no canary
+        if event.damage:
+            file["damage"] = True
+        return {"file": file, "note": event.note}
     step: dict[str, Any] = {
         "request": event.request,
         "response": event.response,
@@ -264,6 +292,8 @@ def _event_json(event: Event) -> dict[str, Any]:
         step["purpose"] = event.purpose
     if event.outside_writes:
         step["outside_writes"] = True
+    if event.file_end is not None:
+        step["file_end"] = event.file_end
     return step
 
 
@@ -274,7 +304,7 @@ def build_vector(scenario: Scenario, design: m.Design) -> dict[str, Any]:
         "name": scenario.name,
         "description": scenario.description,
         "design": design.value,
-        "region_offset": REGION_OFFSET,
+        "region_offset": trace.region_offset,
         "region_size": trace.region_size,
         "trace": trace.render().splitlines(),
         "steps": [_event_json(event) for event in transcript(trace, design)],
@@ -293,7 +323,15 @@ def events_of(vector: dict[str, Any]) -> list[Event]:
     events: list[Event] = []
     for step in vector["steps"]:
         if "file" in step:
-            events.append(Rewrite(bytes.fromhex(step["file"]["region"]), step.get("note", "")))
+            file = step["file"]
+            events.append(
+                Rewrite(
+                    bytes.fromhex(file["region"]),
+                    step.get("note", ""),
+                    short=bool(file.get("short", False)),
+                    damage=bool(file.get("damage", False)),
+                )
+            )
         else:
             events.append(
                 Exchange(
@@ -303,6 +341,7 @@ def events_of(vector: dict[str, Any]) -> list[Event]:
                     step.get("state"),
                     step.get("purpose", ""),
                     bool(step.get("outside_writes", False)),
+                    step.get("file_end"),
                 )
             )
     return events

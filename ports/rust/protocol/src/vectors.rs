@@ -25,10 +25,13 @@ fn hex(text: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn write_file(path: &Path, offset: usize, region: &[u8]) -> Result<(), String> {
+/// P1.3: the canaries around the region; a short file (S3.2) ends with the region's bytes.
+fn write_file(path: &Path, offset: usize, region: &[u8], short: bool) -> Result<(), String> {
     let mut bytes = vec![PREFIX_BYTE; offset];
     bytes.extend_from_slice(region);
-    bytes.extend(std::iter::repeat_n(SUFFIX_BYTE, SUFFIX_SIZE));
+    if !short {
+        bytes.extend(std::iter::repeat_n(SUFFIX_BYTE, SUFFIX_SIZE));
+    }
     fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -67,8 +70,11 @@ pub fn replay<P: Port>(vector: &Path, driver: &mut Driver<P>, workdir: &Path) ->
         let at = |what: String| format!("{name} step {index}: {what}");
         if let Some(file) = step.get("file") {
             let region = hex(file.get("region").and_then(Value::as_str).ok_or("file without region")?)?;
-            region_size = region.len();
-            write_file(&path, offset, &region)?;
+            let short = file.get("short").and_then(Value::as_bool).unwrap_or(false);
+            if !short {
+                region_size = region.len(); // a short file keeps the region's size
+            }
+            write_file(&path, offset, &region, short)?;
             replayed.rewrites += 1;
             continue;
         }
@@ -86,14 +92,22 @@ pub fn replay<P: Port>(vector: &Path, driver: &mut Driver<P>, workdir: &Path) ->
         }
         let data = fs::read(&path).map_err(|e| at(e.to_string()))?;
         let outside = step.get("outside_writes").and_then(Value::as_bool).unwrap_or(false);
-        let intact = data.len() == offset + region_size + SUFFIX_SIZE
+        // S3.2: a short file ends where the model says, with no canary after it.
+        let file_end =
+            step.get("file_end").and_then(Value::as_u64).map(|end| (end as usize).min(region_size));
+        let compared = file_end.unwrap_or(region_size);
+        let intact = data.len() >= offset + compared
             && data[..offset].iter().all(|&b| b == PREFIX_BYTE)
-            && data[offset + region_size..].iter().all(|&b| b == SUFFIX_BYTE);
+            && (file_end.is_some()
+                || (data.len() == offset + region_size + SUFFIX_SIZE
+                    && data[offset + region_size..].iter().all(|&b| b == SUFFIX_BYTE)));
         if !intact && !outside {
             return Err(at(format!("the port changed the file outside the region (size {})", data.len())));
         }
-        let want = hex(step.get("region").and_then(Value::as_str).ok_or_else(|| at("no region".into()))?)?;
-        let got = data.get(offset..offset + region_size).unwrap_or(&[]);
+        let mut want =
+            hex(step.get("region").and_then(Value::as_str).ok_or_else(|| at("no region".into()))?)?;
+        want.truncate(compared);
+        let got = data.get(offset..offset + compared).unwrap_or(&[]);
         if got != want.as_slice() {
             let first = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
             return Err(at(format!("{}: region differs at offset {first}", request.to_json())));
