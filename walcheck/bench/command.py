@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from walcheck.bench.measure import render_table, run_bench
+from walcheck.bench.rust import render_side_by_side, run_side_by_side
 from walcheck.exitcodes import ExitCode
 
 
@@ -43,6 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--quick", action="store_true", help="smaller counts and regions (under 10 s)")
     parser.add_argument(
+        "--rust",
+        action="store_true",
+        help="the original Rust, the Rust port and the reference side by side (builds ports/rust with cargo)",
+    )
+    parser.add_argument(
         "--json", type=_output_file, metavar="PATH", help="write the full result as JSON here"
     )
     parser.add_argument(
@@ -61,6 +67,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     def report(message: str) -> None:
         print(message, file=err, flush=True)
 
+    if args.rust:
+        side = run_side_by_side(quick=args.quick, directory=args.directory, progress=report)
+        if args.json is not None:
+            args.json.write_text(json.dumps(side, indent=2) + "\n")
+        out.write(render_side_by_side(side))
+        return ExitCode.OK
     result = run_bench(quick=args.quick, directory=args.directory, progress=report)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
