@@ -27,6 +27,7 @@ from reference import Design, WalCorruption, WalIoError
 from reference.caller import FrameStoreDamaged, Memory, doctor, read_frames
 from reference.header import read_header
 from reference.storage import FileDirectory, MemoryDirectory, MemoryStorage
+from walcheck import figures
 
 
 class Crash(Exception):
@@ -179,7 +180,9 @@ def crash_everywhere(design: Design, prepare: Scenario, operation: Scenario) -> 
         clock.crash_at = crash_at
         with contextlib.suppress(Crash):
             operation(memory, told)
-        for name, image in directory.images().items():
+        images = directory.images()
+        figures.add(figures.CALLER_CRASH_IMAGES, design.value, len(images))
+        for name, image in images.items():
             problem = _check_image(image, design, told, f"crash at step {crash_at - start} ({name})")
             if problem is not None:
                 problems.append(problem)
@@ -417,6 +420,7 @@ class TestDoctor:
         assert crash_everywhere(Design.FIXED, prepare, run_doctor) == []
 
 
+@pytest.mark.planted_bug
 def test_crash_check_can_fail() -> None:
     """The crash check finds a planted loss: a commit that forgets to apply."""
 

@@ -42,6 +42,8 @@ SHORTEST = {
     "C3": ("wrap", 4),
     "C2": ("wrap", 5),
     "C4": ("exact-fit", 3),
+    "M3": ("caller", 2),
+    "M4": ("caller", 3),
 }
 
 
@@ -76,6 +78,23 @@ class TestOriginal:
         report = _original(name, depth=length - 1)
         assert report.depth_complete == length - 1 or report.exhausted
         assert _shortest(report, defect) is None
+
+    def test_the_caller_layer_finds_c4_in_memvid_s_recovery_at_open(self) -> None:
+        """spec/defects.md M4: memvid's commit() is staged, so C4 strikes in its
+        in-place paths: a kill inside the writable open's recovery, after
+        record_checkpoint's sentinel and before the header."""
+        report = _original("caller")
+        c4 = min((v for v in report.violations if v.catalogue == ("C4",)), key=lambda v: len(v.trace))
+        assert c4.trace[-1].operation == "crash inside open with recovery, image 2"
+        assert len(c4.trace) == 3
+
+    def test_m3_trace_is_the_doctor_then_an_append(self) -> None:
+        """M3: memvid's doctor writes wal_sequence 0; the next append is issued 1 again (G4)."""
+        report = _original("caller")
+        g4 = [v for v in report.violations if v.guarantee == "G4" and v.catalogue == ("M3",)]
+        assert g4
+        operations = [step.operation for step in min(g4, key=lambda v: len(v.trace)).trace]
+        assert operations == ["append 16 bytes", "doctor", "append 16 bytes"]
 
     def test_the_start_of_a_region_under_one_header_breaks_g6(self) -> None:
         report = _original("under-header")

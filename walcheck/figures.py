@@ -239,6 +239,14 @@ def _each(label: str, *names: str) -> tuple[Row, Row]:
     return fixed, original
 
 
+# The caller layer (spec/semantics.md S9): counted by the machines' rules and
+# tests/test_caller.py's crash check.
+CALLER_STAGED_COMMITS = "staged commits"
+CALLER_RECOVERIES_AT_OPEN = "recoveries at open"
+CALLER_DOCTOR_RUNS = "doctor runs"
+CALLER_CRASHES_INSIDE = "crashes inside the caller layer"
+CALLER_CRASH_IMAGES = "caller-layer crash images checked"
+
 ROWS: Final = (
     *_each("stateful machine runs / steps ({design})", EXAMPLES, STEPS),
     _both("second reader's recoveries after a step (FIXED / ORIGINAL)", READER_RECOVERIES),
@@ -249,6 +257,14 @@ ROWS: Final = (
         "states reached (FIXED): header ahead of the records / 1,000 appends since a checkpoint",
         FIXED,
         *(HEADER_AHEAD, THOUSAND_APPENDS),
+    ),
+    _row(
+        "caller layer (FIXED machines): staged commits / recoveries at open / doctor runs / crashes inside",
+        FIXED,
+        *(CALLER_STAGED_COMMITS, CALLER_RECOVERIES_AT_OPEN, CALLER_DOCTOR_RUNS, CALLER_CRASHES_INSIDE),
+    ),
+    _both(
+        "caller layer: crash images checked by tests/test_caller.py (FIXED / ORIGINAL)", CALLER_CRASH_IMAGES
     ),
     _row(
         "stateful crashes (FIXED): process kills / power cuts / torn-write images",

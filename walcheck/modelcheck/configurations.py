@@ -27,6 +27,11 @@ class Configuration:
     depth: int = 6
     expects: frozenset[str] = frozenset()
     purpose: str = ""
+    # The caller layer of spec/semantics.md S9: memvid's commit() is the staged
+    # one, memvid's open recovers, growth and the doctor crash inside. Without
+    # it "commit" is the in-place order (S3.6), which memvid follows in its
+    # recovery at open and commit_skip_indexes.
+    caller_layer: bool = False
 
     @property
     def growth_limit(self) -> int:
@@ -87,6 +92,16 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
         depth=10,
         expects=frozenset({"C2", "C3"}),
         purpose="64-byte entries in 64*2+63 bytes: wraps, never within 48 bytes of the end",
+    ),
+    Configuration(
+        "caller",
+        128,
+        (16,),
+        max_region=256,
+        depth=5,
+        expects=frozenset({"C4", "M3", "M4"}),
+        purpose="the caller layer (S9): two 64-byte entries fill the region; growth, commits, the doctor",
+        caller_layer=True,
     ),
     Configuration(
         "two-sectors",

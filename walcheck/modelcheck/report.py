@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import model as m
 from walcheck.modelcheck.configurations import Configuration
 
-CATALOGUE = ("D1", "D2", "D3", "D4", "C1", "C2", "C3", "C4")
+CATALOGUE = ("D1", "D2", "D3", "D4", "C1", "C2", "C3", "C4", "M3", "M4")
 UNCATALOGUED = "uncatalogued"
 # Evidence of C4, which explore found first (spec/defects.md): the commit's
 # sentinel erases the first pending entry before the header covers it.

@@ -141,6 +141,127 @@ def _grow(state: m.State, new_size: int, step: StepBuilder) -> m.State:
     return grown
 
 
+def _staged_commit(state: m.State, oracle: Oracle, step: StepBuilder) -> m.State:
+    """memvid's commit() (S9.1): the copy, committed, renamed over the file."""
+    done = caller.staged_commit(state)
+    if done.error is not None:
+        raise Broken("G5", f"commit cannot read the WAL: {done.error.reason} at offset {done.error.offset}")
+    assert done.applied is not None
+    records = pairs(done.applied)
+    oracle_check(lambda: oracle.on_commit(records))
+    step.result = (
+        f"applied {_shown(records)} on a copy, renamed over; checkpoint {done.state.disk.header.wal_sequence}"
+    )
+    return done.state
+
+
+def _open_with_recovery(state: m.State, oracle: Oracle, step: StepBuilder) -> m.State:
+    """memvid's writable open (S9.2): close, open, apply what is pending."""
+    recovery = caller.recover_at_open(m.close_wal(state))
+    if recovery.error is not None:
+        raise Broken(
+            "G5", f"the open cannot recover: {recovery.error.reason} at offset {recovery.error.offset}"
+        )
+    records = pairs(recovery.records or [])
+    if records:
+        oracle_check(lambda: oracle.on_commit(records))
+    step.result = f"applied {_shown(records)}" + (" in place" if recovery.in_place is not None else "")
+    return recovery.state
+
+
+def _grow_caller(state: m.State, new_size: int, step: StepBuilder) -> m.State:
+    grown = caller.grow(state, new_size).state
+    step.result = f"region {new_size} bytes" + (
+        ", built beside and renamed over" if state.design is m.Design.FIXED else ", in place"
+    )
+    return grown
+
+
+def _doctor(state: m.State, oracle: Oracle, step: StepBuilder) -> m.State:
+    """memvid's doctor on the file as it is (S9.9), then the memory opened again."""
+    before = state.disk.header.wal_sequence
+    done = caller.doctor(m.close_wal(state))
+    opened, error = m.open_wal(done.state)
+    if error is not None:
+        raise Broken("G5", f"the file does not open after the doctor: {error.reason}")
+    records = pairs(done.applied)
+    if records:
+        oracle_check(lambda: oracle.on_commit(records))
+    after = done.state.disk.header.wal_sequence
+    if after < max(before, oracle.last_sequence):
+        step.seen(
+            "M3", f"the doctor wrote wal_sequence {after}; sequences up to {oracle.last_sequence} were issued"
+        )
+    step.result = f"applied {_shown(records)}, wal_sequence {after}"
+    return opened
+
+
+def _end_batch(state: m.State, oracle: Oracle, step: StepBuilder) -> m.State:
+    oracle.on_flush()
+    step.result = "flushed; appends sync again"
+    return caller.end_batch(state)
+
+
+def _growth_loses_zeros(image: m.Disk, before: m.State) -> str:
+    """M4's evidence: a crash image of an in-place growth with the new size and
+    what lay after the region still in the new part."""
+    old_size, new_size = before.disk.header.wal_size, image.header.wal_size
+    if new_size == old_size or image.region.read(old_size, new_size - old_size) == bytes(new_size - old_size):
+        return ""
+    scanned = m.scan(image.region, before.design, image.header.wal_sequence)
+    if not isinstance(scanned, m.WalError) and scanned[1] <= old_size:
+        return ""  # a sentinel ends the log before the new part: nothing reads the data there
+    return (
+        f"the header names a {image.header.wal_size}-byte region; "
+        "its new part still holds the data that lay after the old one"
+    )
+
+
+# The doctor's crash images are M3's when their header's checkpoint went back.
+DOCTOR_RESET = "doctor"
+
+
+def _caller_transitions(
+    state: m.State, config: Configuration, crash: Callable[[m.Disk, str], Run] | None
+) -> Iterator[Transition]:
+    """The caller layer (S9): growth, the doctor and batch mode's end, and a
+    crash inside each composite action (its own crash images, model/caller.py)."""
+    size = state.disk.header.wal_size
+    new_size = caller.grown_size(size, size + 1)
+    if new_size <= config.growth_limit:
+        yield f"grow to {new_size}", lambda oracle, step: _grow_caller(state, new_size, step)
+    yield (
+        "open with recovery (memvid's writable open)",
+        lambda oracle, step: _open_with_recovery(state, oracle, step),
+    )
+    yield "doctor", lambda oracle, step: _doctor(state, oracle, step)
+    if _wal(state).skip_sync:
+        yield "end batch (flush, sync on)", lambda oracle, step: _end_batch(state, oracle, step)
+    if crash is None:
+        return
+    staged = caller.staged_commit(state)
+    if staged.error is None:
+        for number, image in enumerate(staged.crash_images):
+            which = "before the rename" if number == 0 else "after the rename"
+            yield f"crash inside commit (staged), {which}", crash(image, "")
+    if new_size <= config.growth_limit:
+        for number, image in enumerate(caller.grow(state, new_size).crash_images, start=1):
+            yield (
+                f"crash inside growth to {new_size}, image {number}",
+                crash(image, _growth_loses_zeros(image, state)),
+            )
+    closed = m.close_wal(state)
+    recovery = caller.recover_at_open(closed)
+    inside = recovery.in_place.after_checkpoint if recovery.in_place is not None else None
+    erased = _erased_by_checkpoint(recovery.opened, inside) if inside is not None else ""
+    for number, image in enumerate(recovery.crash_images, start=1):
+        # In place (ORIGINAL), the second image is the kill between record_checkpoint and the header: C4.
+        evidence = CHECKPOINT_ERASES + ":" + erased if erased and number == 2 else ""
+        yield f"crash inside open with recovery, image {number}", crash(image, evidence)
+    for number, image in enumerate(caller.doctor(closed).crash_images, start=1):
+        yield f"crash inside the doctor, image {number}", crash(image, DOCTOR_RESET)
+
+
 def _describe_image(image: bytes, durable: bytes, current: bytes) -> str:
     """Which version of each 512-byte sector (model/crash.py) the image holds,
     for the sectors the unsynced writes changed."""
@@ -228,7 +349,10 @@ def _transitions(
 
     for size in config.payload_sizes:
         yield f"append {size} bytes", append(size)
-    yield "commit", lambda oracle, step: _commit(state, oracle, step)
+    if config.caller_layer:
+        yield "commit", lambda oracle, step: _staged_commit(state, oracle, step)
+    else:
+        yield "commit", lambda oracle, step: _commit(state, oracle, step)
     yield "reopen", lambda oracle, step: _reopen(state, step)
     yield "pending_records", lambda oracle, step: _pending(state, oracle, step)
     yield "records_after(0)", lambda oracle, step: _records_after(state, oracle, 0, step)
@@ -240,8 +364,30 @@ def _transitions(
     )
     size = state.disk.header.wal_size
     new_size = caller.grown_size(size, size + 1)
-    if new_size <= config.growth_limit:
+    if new_size <= config.growth_limit and not config.caller_layer:
         yield f"grow to {new_size}", lambda oracle, step: _grow(state, new_size, step)
+
+    def crash_into(image: m.Disk, evidence: str = "") -> Run:
+        def run(oracle: Oracle, step: StepBuilder) -> m.State:
+            if evidence == DOCTOR_RESET:
+                if image.header.wal_sequence < oracle.last_sequence:
+                    step.seen(
+                        "M3",
+                        f"the doctor's header says checkpoint {image.header.wal_sequence}; sequences up "
+                        f"to {oracle.last_sequence} were issued: applied records look lost",
+                    )
+            elif evidence.startswith(CHECKPOINT_ERASES + ":"):
+                step.seen(CHECKPOINT_ERASES, evidence.partition(":")[2])
+            elif evidence:
+                step.seen("M4", evidence)
+            return _recover(
+                state, oracle, image.header, image.region, image.region, step, probe_size, conditions
+            )
+
+        return run
+
+    if config.caller_layer:
+        yield from _caller_transitions(state, config, crash_into if crashes else None)
     if not crashes:
         return
 
@@ -257,6 +403,8 @@ def _transitions(
     yield "process kill (every write reached the OS)", crash(disk.header, disk.region, disk.region)
     for text, image in _power_loss_images(disk, keep_current=False):
         yield f"power loss, {text}", crash(disk.header, image, disk.region)
+    if config.caller_layer:
+        return  # memvid's commit is staged there: its crashes are _caller_transitions'
     # A crash inside memvid's commit, after record_checkpoint: the header write
     # may or may not have reached the disk, and the sync may have persisted
     # any of the unsynced region writes (the sentinels included).

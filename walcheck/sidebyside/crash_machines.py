@@ -25,7 +25,7 @@ import model as m
 from model import caller
 from model.crash import power_loss_regions
 from reference import Design as RefDesign
-from reference import EmbeddedWal, WalError, read_header, scan_region
+from reference import EmbeddedWal, WalError, grown_size, read_header, scan_region
 from reference.header import WAL_OFFSET
 from reference.storage import MemoryStorage, Storage
 from walcheck import figures
@@ -39,7 +39,14 @@ from walcheck.sidebyside.machines import (
     _reference_result,
     build_machine,
 )
-from walcheck.sidebyside.simdisk import SimulatedCrash, SimulatedDisk, flip_bit, overwrite, truncated
+from walcheck.sidebyside.simdisk import (
+    SimulatedCrash,
+    SimulatedDirectory,
+    SimulatedDisk,
+    flip_bit,
+    overwrite,
+    truncated,
+)
 
 # Images checked after one crash: every one when there are at most this many,
 # a sample of this many (always with the durable image and the full view) otherwise.
@@ -57,7 +64,17 @@ class CrashMachineBase(WalMachineBase):
     crash_kinds: ClassVar[frozenset[str]] = CRASH_KINDS
 
     def _new_storage(self) -> Storage:
-        return SimulatedDisk()
+        self.simdir = SimulatedDirectory()
+        return self.simdir.path
+
+    def _directory(self) -> SimulatedDirectory:
+        return self.simdir
+
+    def _close_storage(self) -> None:
+        pass  # the simulated file stays where the directory holds it
+
+    def _reopen_storage(self) -> Storage:
+        return self.simdir.path
 
     def _snapshot(self) -> bytes:
         return self.disk.view
@@ -148,7 +165,8 @@ class CrashMachineBase(WalMachineBase):
 
     def _restart(self, image: bytes, records: list[tuple[int, bytes]], durable_checkpoint: int) -> None:
         """memvid starting again on the crash image."""
-        self.storage = SimulatedDisk(image)
+        self.simdir = SimulatedDirectory(image)
+        self.storage = self.simdir.path
         self.wal = None
         header = read_header(MemoryStorage(image), clear_legacy_lock=False)
         canary_at = WAL_OFFSET + header.wal_size
@@ -339,6 +357,58 @@ class CrashMachineBase(WalMachineBase):
             torn = "torn" in self.crash_kinds
             self._crash(pick, f"during {operation}, storage call {calls + 1}", torn=torn)
 
+    def _crash_inside_caller(self, calls: int, operation: str, pick: int) -> None:
+        """The process dies inside one of the caller layer's composite actions
+        (S9), at its (calls+1)-th call to any file of the directory or to the
+        directory itself; the power goes with it. The files the path may name
+        then (spec/persistence.md PM5, PM6) keep their synced bytes, or (a kill)
+        every write; for FIXED each image must be one the model predicts
+        (model/caller.py's crash_images, or a power loss of the file as it was)."""
+        assert self.state is not None
+        state = self.state
+        predicted: Callable[[], tuple[m.Disk, ...]]
+        run: Callable[[], object]
+        if operation == "staged commit":
+            predicted, run = (lambda: caller.staged_commit(state).crash_images), self.staged_commit
+        elif operation == "growth":
+            assert self.header is not None
+            new_size = grown_size(self.header.wal_size, self.header.wal_size + 1)
+            if new_size > self.config.growth_limit:
+                return
+            predicted, run = (lambda: caller.grow(state, new_size).crash_images), self.grow
+        elif operation == "open with recovery":
+            predicted, run = (
+                (lambda: caller.recover_at_open(m.close_wal(state)).crash_images),
+                self.open_with_recovery,
+            )
+        else:
+            predicted, run = (lambda: caller.doctor(m.close_wal(state)).crash_images), self.doctor
+        expected = {(d.header, d.region.to_bytes()) for d in predicted()}
+        expected |= {(state.disk.header, r.to_bytes()) for r in power_loss_regions(state.disk)}
+        directory = self.simdir
+        directory.arm_crash(calls)
+        try:
+            run()
+        except SimulatedCrash:
+            pass
+        else:
+            return
+        finally:
+            directory.disarm()
+        images = [directory.path.view] + [disk.durable for disk in directory.files_after_power_loss()]
+        images = [image for image in dict.fromkeys(images) if self._header_intact(image)]
+        if self.design is m.Design.FIXED:
+            for image in images:
+                header = read_header(MemoryStorage(image), clear_legacy_lock=False)
+                fields = m.HeaderFields(header.wal_size, header.wal_checkpoint_pos, header.wal_sequence)
+                if (fields, image[WAL_OFFSET : WAL_OFFSET + header.wal_size]) not in expected:
+                    raise Divergence(f"a crash inside {operation} left a file the model does not predict")
+        self.counters["crashes inside the caller layer"] += 1
+        where = f"inside {operation}, directory call {calls + 1}"
+        outcomes = [self._recover_image(image, where) for image in images]
+        chosen = pick % len(images)
+        self._restart(images[chosen], *outcomes[chosen])
+
 
 def build_crash_machine(config: MachineConfig, kinds: frozenset[str] = CRASH_KINDS) -> type[CrashMachineBase]:
     """``build_machine``'s rules for ``config``, on a crashing disk."""
@@ -375,6 +445,17 @@ def build_crash_machine(config: MachineConfig, kinds: frozenset[str] = CRASH_KIN
         def io_error(self, failing: str, calls: int, operation: str, payload: bytes, pick: int) -> None:
             self._io_error(failing, calls, operation, payload, pick)
 
+        @precondition(
+            lambda self: self.config.caller_layer and "crash_during" in self.crash_kinds and self._writable()
+        )
+        @rule(
+            calls=st.integers(0, 8),
+            operation=st.sampled_from(["staged commit", "growth", "open with recovery", "doctor"]),
+            pick=st.integers(0, 2**32 - 1),
+        )
+        def crash_inside_caller(self, calls: int, operation: str, pick: int) -> None:
+            self._crash_inside_caller(calls, operation, pick)
+
     Machine.config = config
     Machine.crash_kinds = kinds
     Machine.__name__ = Machine.__qualname__ = config.name
@@ -391,6 +472,7 @@ def crash_config(design: m.Design, name: str) -> MachineConfig:
         initial_sequences=st.just(0),
         payloads=st.binary(min_size=1, max_size=200),
         growth_limit=4096,
+        caller_layer=design is m.Design.FIXED,
     )
 
 

@@ -43,9 +43,11 @@ from reference import (
     grown_size,
     read_header,
 )
+from reference.caller import Memory, apply_nothing
+from reference.caller import doctor as reference_doctor
 from reference.header import WAL_OFFSET
 from reference.mv2 import REASONS_THAT_GROW
-from reference.storage import Storage
+from reference.storage import Directory, FileDirectory, Storage
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
 
@@ -122,6 +124,11 @@ class MachineConfig:
     payloads: st.SearchStrategy[bytes]
     # memvid's growth doubles the region; the machine stops growing past this.
     growth_limit: int
+    # The caller layer's rules (spec/semantics.md S9): memvid's staged commit,
+    # its writable open with recovery, the doctor, end of batch; growth through
+    # reference.caller and model/caller.py. The ORIGINAL hunts leave it off, so
+    # that each finds only its own defect.
+    caller_layer: bool = False
 
 
 class WalMachineBase(RuleBasedStateMachine):
@@ -236,12 +243,41 @@ class WalMachineBase(RuleBasedStateMachine):
             self.counters["appends"] += 1
         return ref
 
+    def _directory(self) -> Directory:
+        """The directory around the file, for the staged replace (S9.7)."""
+        return FileDirectory(self.path)
+
+    def _close_storage(self) -> None:
+        """Before the caller layer opens the path again (Memory.open, the doctor)."""
+        if isinstance(self.storage, FileStorage):
+            self.storage.close()
+
+    def _memory(self) -> Memory:
+        """reference.caller's handle on the machine's file, WAL and header. The
+        records a commit applies go nowhere: the machine keeps its canary after
+        the region, and checks the WAL alone."""
+        assert self.storage is not None and self.header is not None and self.wal is not None
+        return Memory.attach(
+            self._directory(), self.storage, self.header, self.wal, self.ref_design, apply_nothing
+        )
+
+    def _adopt(self, memory: Memory) -> None:
+        self.storage, self.header, self.wal = memory.storage, memory.header, memory.wal
+
     def _grow_both(self, entry_size: int) -> bool:
         """memvid's growth (S3.11) on both sides, then the reopen it ends with."""
         assert self.storage is not None and self.header is not None and self.state is not None
         new_size = grown_size(self.header.wal_size, entry_size)
         if new_size > self.config.growth_limit:
             return False
+        if self.config.caller_layer and self.wal is not None:
+            # S9.4: ORIGINAL in place, FIXED built beside and renamed over (M4, M5).
+            memory = self._memory()
+            memory.grow(new_size)
+            self._adopt(memory)
+            self.state = caller.grow(self.state, new_size).state
+            self.counters["growths"] += 1
+            return True
         self.wal = None
         grow_region(self.storage, self.header, new_size)
         ref = _reference_result(lambda: self._open_reference(read_only=False))
@@ -274,6 +310,93 @@ class WalMachineBase(RuleBasedStateMachine):
             self.counters["commits"] += 1
         elif ref.error[0] == "WalCorruption":
             raise GuaranteeViolation("G5", f"commit could not read the WAL: {ref.error}")
+
+    @precondition(lambda self: self.config.caller_layer and self._writable())
+    @rule()
+    def staged_commit(self) -> None:
+        """memvid's commit() (S9.1): the copy, committed, renamed over the file."""
+        assert self.state is not None
+        memory = self._memory()
+        ref = _reference_result(lambda: _records(memory.commit()))
+        self._adopt(memory)
+        done = caller.staged_commit(self.state)
+        self.state = done.state
+        model_result = (
+            _model_result(done.error) if done.applied is None else Result(value=_records(done.applied))
+        )
+        _agree("staged commit", ref, model_result)
+        if ref.error is None:
+            assert isinstance(ref.value, list)
+            self.oracle.on_commit(ref.value)
+            self.counters["staged commits"] += 1
+        elif ref.error[0] == "WalCorruption":
+            raise GuaranteeViolation("G5", f"commit could not read the WAL: {ref.error}")
+
+    @precondition(lambda self: self.config.caller_layer and self.state is not None)
+    @rule()
+    def open_with_recovery(self) -> None:
+        """memvid's writable open (S9.2): what is pending is applied, in place
+        (ORIGINAL) or through a staged replace (FIXED)."""
+        assert self.state is not None
+        self.wal = None
+        self._close_storage()
+        ref = _reference_result(
+            lambda: Memory.open(self._directory(), design=self.ref_design, apply=apply_nothing)
+        )
+        recovery = caller.recover_at_open(m.close_wal(self.state) if self.state.wal else self.state)
+        self.state = recovery.state
+        _agree(
+            "open with recovery", ref.error, _model_result(recovery.error).error if recovery.error else None
+        )
+        if ref.error is not None:
+            self.storage = self._reopen_storage()
+            raise GuaranteeViolation("G5", f"the WAL cannot be opened: {ref.error}")
+        assert isinstance(ref.value, Memory)
+        self._adopt(ref.value)
+        records = _records(ref.value.recovered)
+        _agree("records recovered at open", records, _records(recovery.records or []))
+        if records:
+            self.oracle.on_commit(records)
+        self.counters["recoveries at open"] += 1
+
+    @precondition(lambda self: self.config.caller_layer and self.state is not None)
+    @rule()
+    def doctor(self) -> None:
+        """memvid's doctor (S9.9) on the file as it is, then the memory opened again."""
+        assert self.state is not None
+        self.wal = None
+        self._close_storage()
+        ref = _reference_result(
+            lambda: reference_doctor(self._directory(), design=self.ref_design, apply=apply_nothing)
+        )
+        done = caller.doctor(m.close_wal(self.state) if self.state.wal else self.state)
+        self.state, refused = m.open_wal(done.state)
+        _agree("the doctor", ref.error, _model_result(refused).error if refused else None)
+        if ref.error is not None:
+            self.storage = self._reopen_storage()
+            raise GuaranteeViolation("G5", f"the file does not open after the doctor: {ref.error}")
+        assert isinstance(ref.value, Memory)
+        self._adopt(ref.value)
+        applied = _records(ref.value.recovered)
+        _agree("records the doctor applied", applied, _records(done.applied))
+        if applied:
+            self.oracle.on_commit(applied)
+        self.counters["doctor runs"] += 1
+
+    @precondition(lambda self: self.config.caller_layer and self._writable())
+    @rule()
+    def end_batch(self) -> None:
+        """S9.5: memvid's end_batch: one flush, then appends sync again."""
+        assert self.state is not None
+        memory = self._memory()
+        ref = _reference_result(memory.end_batch)
+        _agree("end_batch", ref, Result())
+        self.state = caller.end_batch(self.state)
+        self.oracle.on_flush()
+
+    def _reopen_storage(self) -> Storage:
+        """After a refused open: the machine's handle on the file, for its checks."""
+        return FileStorage(self.path)
 
     @precondition(_is_open)
     @rule()
@@ -491,6 +614,7 @@ def small_region_config(design: m.Design, name: str) -> MachineConfig:
         initial_sequences=st.one_of(st.just(0), st.integers(0, 2**64 - 1), st.integers(2**64 - 4, 2**64 - 1)),
         payloads=st.binary(min_size=0, max_size=300),
         growth_limit=2048,
+        caller_layer=design is m.Design.FIXED,
     )
 
 

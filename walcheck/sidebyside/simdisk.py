@@ -58,7 +58,17 @@ Out of scope:
 - Sparse files: a write far past the end holds its hole in memory, so only a
   write past the largest file offset is refused (EFBIG, as by the kernel).
 - Read errors and latency: ``read_at`` always returns the view, and never fails.
-- File-system metadata beyond the length: renames, directory fsync.
+
+Names (``SimulatedDirectory``, for memvid's staged commit, spec/semantics.md
+S9.1): the directory around the file, following spec/persistence.md PM5-PM7.
+A create or a rename is durable only once the directory is synced; before
+that each one persisted or not, independently; a rename is atomic and names
+the file it renamed. So after a power loss the path names the file it named
+at the directory's last sync, or any file renamed over it since; each file's
+own bytes then follow the power-loss model above. A kill keeps every name
+call and the view of every file. One clock counts the calls of every file of
+the directory and the name calls, so a crash can be armed inside a staged
+commit at any of them.
 """
 
 from __future__ import annotations
@@ -485,3 +495,89 @@ def _sample_indices(total: int, limit: int, rng: random.Random | None, *, pinned
         while len(chosen) < limit:
             chosen.add(rng.randrange(total))
     return sorted(chosen)
+
+
+class _ClockedDisk(SimulatedDisk):
+    """A file of a ``SimulatedDirectory``: its calls tick the directory's clock."""
+
+    def __init__(self, directory: SimulatedDirectory, data: bytes = b"") -> None:
+        super().__init__(data)
+        self._directory = directory
+
+    def _begin_call(self) -> None:
+        self._directory._tick()
+        super()._begin_call()
+
+
+class SimulatedDirectory:
+    """The directory of one file, for ``reference.storage.Directory``: the
+    path's file, temporary files beside it, and which file the path may name
+    after a crash (PM5-PM7, the module's header). ``files`` are the names as
+    the OS sees them now; ``synced_path`` the file the path named at the last
+    directory sync; ``renamed`` the files renamed over the path since."""
+
+    PATH = "memory.mv2"
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.calls = 0
+        self._crash_at: int | None = None
+        self._next = 0
+        disk = _ClockedDisk(self, data)
+        self.files: dict[str, SimulatedDisk] = {self.PATH: disk}
+        self.synced_path: SimulatedDisk = disk
+        self.renamed: list[SimulatedDisk] = []
+
+    @property
+    def path(self) -> SimulatedDisk:
+        return self.files[self.PATH]
+
+    # -- reference.storage.Directory --------------------------------------------
+
+    def open_path(
+        self, *, create: bool = False, lock: bool = True, follow_renames: bool = False
+    ) -> SimulatedDisk:
+        return self.path
+
+    def create_temp(self, *, lock: bool = False) -> tuple[str, SimulatedDisk]:
+        self._tick()
+        name = f".{self.PATH}.{self._next}"
+        self._next += 1
+        self.files[name] = _ClockedDisk(self)
+        return name, self.files[name]
+
+    def replace(self, temp: str) -> None:
+        self._tick()
+        self.files[self.PATH] = self.files.pop(temp)
+        self.renamed.append(self.files[self.PATH])
+
+    def discard(self, temp: str) -> None:
+        self._tick()
+        self.files.pop(temp, None)
+
+    def sync(self) -> None:
+        self._tick()
+        self.synced_path = self.path
+        self.renamed.clear()
+
+    # -- crashes -------------------------------------------------------------------
+
+    def arm_crash(self, after_calls: int) -> None:
+        """Call number ``after_calls + 1`` from now, of any file of the directory
+        or of the directory itself, raises ``SimulatedCrash``."""
+        self._crash_at = self.calls + after_calls + 1
+
+    def disarm(self) -> None:
+        self._crash_at = None
+
+    def _tick(self) -> None:
+        if self._crash_at is not None and self.calls + 1 >= self._crash_at:
+            self._crash_at = None
+            raise SimulatedCrash(f"simulated crash at directory call {self.calls + 1}")
+        self.calls += 1
+
+    def files_after_power_loss(self) -> list[SimulatedDisk]:
+        """The files the path may name after a power loss (PM5, PM6)."""
+        candidates = [self.synced_path, *self.renamed]
+        return [
+            disk for index, disk in enumerate(candidates) if all(disk is not c for c in candidates[:index])
+        ]
