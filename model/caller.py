@@ -227,7 +227,9 @@ def _reopened(state: State, disk: Disk, *, skip_sync: bool) -> State:
     """S9.1 step 8: the WAL opened again on ``disk``, now the file. memvid's new
     EmbeddedWal has skip_sync off; FIXED keeps the batch's (DIVERGENCE M5)."""
     wal = _open(state)
-    reopened, refused = open_wal(restart(state.design, disk, appends_total=state.appends_total), recovery=wal.recovery)
+    reopened, refused = open_wal(
+        restart(state.design, disk, appends_total=state.appends_total), recovery=wal.recovery
+    )
     assert refused is None, f"a file the caller just wrote does not open: {refused}"
     if state.design is Design.FIXED and skip_sync:
         reopened = set_skip_sync(reopened, True)
@@ -341,7 +343,9 @@ def grow(state: State, new_size: int) -> Growth:
         def build(copy: State) -> State:
             header = replace(copy.caller_header, wal_size=new_size)
             grown = copy.disk.region.grown(new_size)
-            return replace(copy, disk=replace(copy.disk, region=grown, durable_region=grown), caller_header=header)
+            return replace(
+                copy, disk=replace(copy.disk, region=grown, durable_region=grown), caller_header=header
+            )
 
         replaced, grown_state = _replace(state, build)
         return Growth(grown_state, replaced.crash_images)
@@ -414,7 +418,9 @@ def doctor(state: State) -> Doctor:
         records = salvage(disk.region, header.wal_sequence)
         # DIVERGENCE M2, M3: the intact records applied, the sequence kept, one replace.
         repaired_header = replace(
-            header, wal_checkpoint_pos=0, wal_sequence=max([header.wal_sequence, *(r.sequence for r in records)])
+            header,
+            wal_checkpoint_pos=0,
+            wal_sequence=max([header.wal_sequence, *(r.sequence for r in records)]),
         )
         after = Disk(header=repaired_header, region=zeroed, durable_region=zeroed)
         repaired = restart(state.design, after, appends_total=state.appends_total)

@@ -31,7 +31,10 @@ ENTRY_HEADER_SIZE = 48
 Action = tuple[str, int]
 ACTIONS = st.one_of(
     st.tuples(st.just("put"), st.integers(1, 120)),
-    st.tuples(st.sampled_from(["commit", "commit_skip_indexes", "reopen", "doctor", "batch", "end_batch"]), st.just(0)),
+    st.tuples(
+        st.sampled_from(["commit", "commit_skip_indexes", "reopen", "doctor", "batch", "end_batch"]),
+        st.just(0),
+    ),
 )
 
 
@@ -117,7 +120,11 @@ class Pair:
         header = read_header(self.memory.storage, clear_legacy_lock=False)
         model_header = self.state.disk.header
         fields = (header.wal_size, header.wal_checkpoint_pos, header.wal_sequence)
-        assert fields == (model_header.wal_size, model_header.wal_checkpoint_pos, model_header.wal_sequence), after
+        assert fields == (
+            model_header.wal_size,
+            model_header.wal_checkpoint_pos,
+            model_header.wal_sequence,
+        ), after
         region = self.memory.storage.read_at(header.wal_offset, header.wal_size)
         assert region == self.state.disk.region.to_bytes(), f"region bytes differ after {after}"
         wal, volatile = self.memory.wal, self.state.wal
@@ -154,7 +161,9 @@ def _run(design: Design, region_size: int, actions: list[Action]) -> str | None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(region_size=st.sampled_from([256, 512, 4096]), actions=st.lists(ACTIONS, max_size=25))
-def test_fixed_model_and_reference_agree_and_keep_the_guarantees(region_size: int, actions: list[Action]) -> None:
+def test_fixed_model_and_reference_agree_and_keep_the_guarantees(
+    region_size: int, actions: list[Action]
+) -> None:
     assert _run(Design.FIXED, region_size, actions) is None
 
 
