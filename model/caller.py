@@ -173,7 +173,7 @@ DATA_AFTER_REGION = Foreign(bytes([0xA5]) * 64)
 
 def _synced_image(disk: Disk) -> Disk:
     """``disk`` with every write durable: what a staged file is once synced."""
-    return Disk(header=disk.header, region=disk.region, durable_region=disk.region)
+    return Disk(header=disk.header, region=disk.region, durable_region=disk.region, file_end=disk.file_end)
 
 
 @dataclass(frozen=True, slots=True)
