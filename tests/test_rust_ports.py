@@ -211,3 +211,18 @@ def test_the_original_reads_a_short_file_as_the_reference_says(binaries: Binarie
     for command in ([binaries.fixed], REFERENCE):
         refused = converse(command, rust_lines[:1])[0]
         assert refused["error"] == {"kind": "Io", "reason": "failed to fill whole buffer"}
+
+
+def test_real_crash_states_of_the_rust_drivers(binaries: Binaries) -> None:
+    """spec/porting.md P8 on the Rust side: each driver's real system calls
+    recorded under strace, every crash state opened by the driver itself. The
+    port survives every one; memvid's own code does not open some (C1: a torn
+    append is WalCorruption to memvid)."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace not found: apt-get install strace (.ci/run installs it)")
+    port = _walcheck("conform", "--recorded-crashes", "--", binaries.fixed)
+    assert port.returncode == 0, port.stdout[-3000:] + port.stderr[-3000:]
+    assert "none broken" in port.stdout
+    original = _walcheck("conform", "--recorded-crashes", "--design", "original", "--", binaries.original)
+    assert original.returncode == 1, original.stdout[-3000:]
+    assert "G5 broken" in original.stdout and "wal record checksum mismatch" in original.stdout
