@@ -88,10 +88,12 @@ def _with_truncation(steps: tuple[Step, ...], cut: tuple[int, int] | None) -> tu
 
 
 def trace_strategy(max_steps: int = 30) -> st.SearchStrategy[Trace]:
-    # One trace in six; a shrunk failure keeps the Truncate only if it needs it.
-    truncation = st.tuples(st.integers(0, 5), st.integers(0, max_steps), st.integers(0, 400)).map(
-        lambda drawn: None if drawn[0] < 5 else (drawn[1], drawn[2])
-    )
+    # About one trace in five or six: one_of picks among its alternatives evenly,
+    # and these four "no truncation" ones are distinct strategies (one_of merges
+    # equal ones). A tuple drawn and mapped to None instead shortened the step
+    # lists Hypothesis drew, from about 5.7 steps a trace to 3.6 (measured).
+    no_truncation = [st.none(), st.just(None), st.none().map(lambda x: x), st.just(0).map(lambda x: None)]
+    truncation = st.one_of(*no_truncation, st.tuples(st.integers(0, max_steps), st.integers(0, 400)))
     return st.builds(
         Trace,
         st.sampled_from(REGION_SIZES),
