@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from walcheck.bench.measure import QUICK_PLAN, REPEATS, render_table, run_bench
+from walcheck.bench.measure import QUICK_PLAN, REPEATS, run_bench
+from walcheck.bench.table import render_table
 from walcheck.cli import main
 
 

@@ -18,17 +18,8 @@ import model as m
 from walcheck import figures
 from walcheck.cli import main
 from walcheck.conformance.search import run_conform
-from walcheck.conformance.transcript import (
-    Append,
-    AppendNearLimit,
-    Exchange,
-    Pending,
-    Reopen,
-    Rewrite,
-    Trace,
-    Truncate,
-    transcript,
-)
+from walcheck.conformance.transcript import Exchange, Rewrite, transcript
+from walcheck.trace import Append, AppendNearLimit, Pending, Reopen, Trace, Truncate
 
 REFERENCE = [sys.executable, "-m", "reference.driver"]
 ORIGINAL = [*REFERENCE, "--design", "original"]

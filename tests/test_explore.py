@@ -25,11 +25,11 @@ from walcheck.modelcheck.configurations import (
     CONFIGURATIONS,
     CONFIGURATIONS_BY_NAME,
     Configuration,
-    payload_for,
 )
 from walcheck.modelcheck.report import CATALOGUE, CHECKPOINT_ERASES, ExploreReport
 from walcheck.modelcheck.search import explore, fingerprint
 from walcheck.oracle import Oracle
+from walcheck.trace import payload_for
 
 # defect -> (configuration, length of its shortest trace: operations after create-and-open).
 # Measured with `walcheck explore --design original`; spec/explore.md shows the traces.

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from walcheck.bench.measure import render_table, run_bench
+from walcheck.bench.measure import run_bench
 from walcheck.bench.rust import render_side_by_side, run_side_by_side
+from walcheck.bench.table import render_table
 from walcheck.exitcodes import ExitCode
 
 

@@ -1,4 +1,5 @@
 """Benchmarks of the reference WAL and of the suite (``walcheck bench``).
+(Just over 500 lines: five measurements, each with its floor, in one run.)
 
 One run measures, each measurement repeated three times (best and median kept):
 
@@ -16,8 +17,8 @@ One run measures, each measurement repeated three times (best and median kept):
    checked per second, and the exhaustive crash check's images per second;
 5. the machine it ran on.
 
-``run_bench`` measures; ``render_table`` is the Markdown table ``walcheck bench``
-prints (walcheck/bench/command.py).
+``run_bench`` measures; walcheck/bench/table.py renders the Markdown table
+``walcheck bench`` prints (walcheck/bench/command.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import gc
 import importlib.metadata
 import os
 import platform
-import random
 import statistics
 import tempfile
 import time
@@ -45,6 +45,7 @@ from reference.wal import ENTRY_HEADER_SIZE, Design
 from walcheck.sidebyside.exhaustive import run_exhaustive
 from walcheck.sidebyside.hunts import fixed_machines, hunt, hunt_settings
 from walcheck.sidebyside.machines import WalMachineBase
+from walcheck.trace import payload_for
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -165,10 +166,6 @@ def _region_size_for(count: int, payload_size: int) -> int:
     return -(-needed // MIB) * MIB
 
 
-def _payload(size: int, seed: int) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
 def _start_timing() -> float:
     # Collect the previous run's garbage now, so that it is not collected
     # inside this run's timed part. The collector stays on: the reference pays
@@ -182,7 +179,7 @@ def _start_timing() -> float:
 
 def _time_appends(directory: Path, payload_size: int, count: int, *, skip_sync: bool) -> float:
     """Seconds for ``count`` appends into a fresh file (and the flush, with skip_sync)."""
-    payload = _payload(payload_size, payload_size)
+    payload = payload_for(payload_size, payload_size)
     path = directory / f"appends-{payload_size}.mv2"
     try:
         with FileStorage(path, create=True) as storage:
@@ -254,7 +251,7 @@ def _build_full_region(path: Path, region_size: int) -> tuple[int, list[tuple[in
     entry_size = ENTRY_HEADER_SIZE + RECOVERY_PAYLOAD_SIZE
     # FIXED places an entry only where a 48-byte sentinel still fits after it.
     records = (region_size - ENTRY_HEADER_SIZE) // entry_size
-    base = _payload(RECOVERY_PAYLOAD_SIZE, region_size)
+    base = payload_for(region_size, RECOVERY_PAYLOAD_SIZE)
     with FileStorage(path, create=True) as storage:
         header = create_mv2(storage, region_size)
         wal = EmbeddedWal.open(storage, header)
@@ -530,96 +527,3 @@ def run_bench(
         "rust_context": dict(RUST_CONTEXT),
         "seconds": time.perf_counter() - started,
     }
-
-
-# -- rendering -------------------------------------------------------------------
-
-
-def _size(byte_count: int) -> str:
-    if byte_count >= MIB and byte_count % MIB == 0:
-        return f"{byte_count // MIB} MiB"
-    if byte_count >= KIB and byte_count % KIB == 0:
-        return f"{byte_count // KIB} KiB"
-    return f"{byte_count} B"
-
-
-def _best_median(figures: Mapping[str, Any], digits: int = 0) -> str:
-    return f"{figures['best']:,.{digits}f} ({figures['median']:,.{digits}f})"
-
-
-def _duration(seconds: float) -> str:
-    # Three significant figures whatever the scale: floors run from microseconds to tenths of a second.
-    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
-
-
-def _best_median_duration(figures: Mapping[str, Any]) -> str:
-    return f"{_duration(figures['best'])} ({_duration(figures['median'])})"
-
-
-def render_table(result: Mapping[str, Any]) -> str:
-    """Markdown tables of a ``run_bench`` result, for the README."""
-    info = result["machine"]
-    load = result.get("load_average_at_start")
-    load_note = f", load average {load[0]:.2f} at start" if load else ""
-    lines = [
-        f"{info['cpu']}, {info['cores']} cores, {info['platform']}, Python {info['python']}, "
-        f"blake3 {info['blake3']}, {info['date']}{load_note}. "
-        f"{'Quick run. ' if result['quick'] else ''}Best of {result['repeats']} runs, median in parentheses.",
-        "",
-        "| appends | payload | storage | count | appends/s | payload MB/s |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for entry in result["appends"]:
-        lines.append(
-            f"| {entry['mode']} | {_size(entry['payload_bytes'])} "
-            # The files lived in a temporary directory under this one.
-            f"| {entry['storage']} ({entry['filesystem']}, {Path(entry['directory']).parent}) "
-            f"| {entry['appends']:,} | {_best_median(entry['appends_per_second'])} "
-            f"| {_best_median(entry['payload_mb_per_second'], 1)} |"
-        )
-    rust = result["rust_context"]
-    lines += [
-        "",
-        f"memvid's Rust (the issue): {rust['skip_sync_appends']:,} appends of 1 KiB with skip_sync in "
-        f"{rust['skip_sync_seconds']} s (about {rust['skip_sync_appends_per_second']:,}/s); opened "
-        f"{_size(rust['open_region_bytes'])} of {rust['open_records']:,} 1 KiB records in "
-        f"{rust['open_seconds_low']}-{rust['open_seconds_high']} s.",
-        "",
-        "Recovery: `read_header` + `EmbeddedWal.open_read_only` of a region full of 1 KiB records, page "
-        "cache warm. Floor (a): blake3 of the whole region in one call. Floor (b): blake3 of each "
-        f"record's payload, nothing else. Ratios of best times; the target: open <= {RATIO_TARGET:g} x (b).",
-        "",
-        "| region | records | open | open MB/s | records/s | scan_region | floor (a) | floor (b) "
-        "| open / (a) | open / (b) | scan / (b) | within target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for entry in result["recovery"]:
-        ratios = entry["ratios"]
-        lines.append(
-            f"| {_size(entry['region_bytes'])} | {entry['records']:,} "
-            f"| {_best_median_duration(entry['open_seconds'])} | {entry['open_mb_per_second']:,.0f} "
-            f"| {entry['open_records_per_second']:,.0f} "
-            f"| {_best_median_duration(entry['scan_region_seconds'])} "
-            f"| {_best_median_duration(entry['floor_whole_region_hash_seconds'])} "
-            f"| {_best_median_duration(entry['floor_per_record_hash_seconds'])} "
-            f"| {ratios['open_over_whole_region_hash']:.1f} | {ratios['open_over_per_record_hash']:.2f} "
-            f"| {ratios['scan_over_per_record_hash']:.2f} | {'yes' if entry['within_target'] else 'no'} |"
-        )
-    lines += [
-        "",
-        "| suite (FIXED) | examples | steps/s | crash images/s |",
-        "|---|---:|---:|---:|",
-    ]
-    for entry in result["suite"]["machines"]:
-        images = entry["crash_images_per_second"]
-        lines.append(
-            f"| {entry['machine']} | {entry['max_examples']} | {_best_median(entry['steps_per_second'])} "
-            f"| {_best_median(images) if images else '-'} |"
-        )
-    exhaustive = result["suite"]["exhaustive"]
-    if exhaustive is not None:
-        lines.append(
-            f"| `run_exhaustive` ({exhaustive['images']:,} images) | - | - "
-            f"| {_best_median(exhaustive['images_per_second'])} |"
-        )
-    return "\n".join(lines) + "\n"

@@ -17,18 +17,17 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 import model as m
+from walcheck import trace as steps
 from walcheck.conformance.driver import DriverFailure, DriverProcess
 from walcheck.conformance.replay import ConformanceFailure, ReplayFigures, replay
-from walcheck.conformance.transcript import (
-    IMAGES_CONSIDERED,
-    REGION_OFFSET,
-    Append,
+from walcheck.conformance.transcript import IMAGES_CONSIDERED, REGION_OFFSET, Json, transcript
+from walcheck.oracle import GuaranteeViolation
+from walcheck.trace import (
     AppendNearLimit,
     Commit,
     Crash,
     Flush,
     Grow,
-    Json,
     Pending,
     RecordsAfter,
     Reopen,
@@ -38,9 +37,7 @@ from walcheck.conformance.transcript import (
     Step,
     Trace,
     Truncate,
-    transcript,
 )
-from walcheck.oracle import GuaranteeViolation
 
 # ---------------------------------------------------------------------------
 # Hypothesis-generated traces (P2.1)
@@ -53,14 +50,14 @@ START_SEQUENCES = (0, 0, 41, m.SEQUENCE_MAX - 1, m.SEQUENCE_MAX - 1, m.SEQUENCE_
 REGION_OFFSETS = (REGION_OFFSET, REGION_OFFSET, REGION_OFFSET, REGION_OFFSET + 904, 2 * REGION_OFFSET)
 
 
-def step_strategy(max_payload: int = 120) -> st.SearchStrategy[Step]:
+def step_strategy(max_payload: int = 120) -> st.SearchStrategy[steps.Step]:
     # Appends are 4 of the 13 alternatives, in distinct strategies (one_of
     # merges a repeated one), so that traces fill and wrap small regions.
     appends = [
-        st.builds(Append, st.binary(min_size=1, max_size=4)),
-        st.builds(Append, st.binary(min_size=1, max_size=24)),
-        st.builds(Append, st.binary(min_size=25, max_size=max_payload)),
-        st.builds(Append, st.binary(max_size=max_payload)),
+        st.builds(steps.Append, st.binary(min_size=1, max_size=4)),
+        st.builds(steps.Append, st.binary(min_size=1, max_size=24)),
+        st.builds(steps.Append, st.binary(min_size=25, max_size=max_payload)),
+        st.builds(steps.Append, st.binary(max_size=max_payload)),
     ]
     return st.one_of(
         *appends,
@@ -95,7 +92,7 @@ def trace_strategy(max_steps: int = 30) -> st.SearchStrategy[Trace]:
     no_truncation = [st.none(), st.just(None), st.none().map(lambda x: x), st.just(0).map(lambda x: None)]
     truncation = st.one_of(*no_truncation, st.tuples(st.integers(0, max_steps), st.integers(0, 400)))
     return st.builds(
-        Trace,
+        steps.Trace,
         st.sampled_from(REGION_SIZES),
         st.sampled_from(START_SEQUENCES),
         st.builds(_with_truncation, st.lists(step_strategy(), max_size=max_steps).map(tuple), truncation),
@@ -107,7 +104,7 @@ def trace_strategy(max_steps: int = 30) -> st.SearchStrategy[Trace]:
 class Failure:
     kind: str  # "divergence", "guarantee", "driver"
     message: str
-    trace: Trace
+    trace: steps.Trace
     exchanges: list[tuple[Json, Json]]
     expected: Json | None = None
 
@@ -280,7 +277,7 @@ def _conform_round(
     last_failure: dict[str, Failure] = {}
     done = [0]
 
-    def one_trace(trace: Trace) -> None:
+    def one_trace(trace: steps.Trace) -> None:
         report.examples += 1
         done[0] += 1
         if progress is not None:

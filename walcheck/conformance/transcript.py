@@ -29,6 +29,27 @@ from model import caller
 from model.crash import count_power_loss_regions, power_loss_regions
 from model.wal import DRIVER_STATE_FIELDS
 
+# Every kind of step, by name: the same list as vectors.py's, deliberately (one
+# turns each kind into requests, the other writes scenarios of each kind).
+from walcheck.trace import (
+    Append,
+    AppendNearLimit,
+    Commit,
+    Crash,
+    Flush,
+    Grow,
+    Pending,
+    Put,
+    RecordsAfter,
+    Reopen,
+    ShouldCheckpoint,
+    SkipSync,
+    Stats,
+    Step,
+    Trace,
+    Truncate,
+)
+
 PROTOCOL = 1
 REGION_OFFSET = m.WAL_OFFSET
 PREFIX_BYTE = 0xA5
@@ -37,127 +58,6 @@ SUFFIX_SIZE = 64
 IMAGES_CONSIDERED = 64  # a crash step picks one of the first 64 power-loss images
 
 Json = dict[str, Any]
-
-
-# ---------------------------------------------------------------------------
-# Traces (P2.1)
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Append:
-    payload: bytes
-
-
-@dataclass(frozen=True)
-class Commit:
-    """memvid's commit: pending, checkpoint, and the header made durable."""
-
-
-@dataclass(frozen=True)
-class RecordsAfter:
-    below_sequence: int  # records_after(sequence - below_sequence), at least 0
-
-
-@dataclass(frozen=True)
-class Pending:
-    pass
-
-
-@dataclass(frozen=True)
-class Stats:
-    pass
-
-
-@dataclass(frozen=True)
-class ShouldCheckpoint:
-    pass
-
-
-@dataclass(frozen=True)
-class SkipSync:
-    skip: bool
-
-
-@dataclass(frozen=True)
-class Flush:
-    pass
-
-
-@dataclass(frozen=True)
-class Reopen:
-    read_only: bool = False
-
-
-@dataclass(frozen=True)
-class Crash:
-    power_loss: bool  # False: a process kill (every write reached the OS)
-    choice: int = 0  # which power-loss image, modulo how many there are
-
-
-@dataclass(frozen=True)
-class Grow:
-    by: int
-
-
-@dataclass(frozen=True)
-class AppendNearLimit:
-    """An append whose entry is near the region's size (F2.2, F4, D1): the
-    payload is ``region_size - 96 + delta`` bytes (at least 0), so that the
-    refusals at ``region_size - 48 < entry_size < region_size`` (FIXED) and
-    ``entry_size > region_size`` come up in every region size."""
-
-    delta: int
-
-
-@dataclass(frozen=True)
-class Truncate:
-    """The file cut inside its region, between a close and an open (S3.2):
-    region position ``cut`` modulo the region's size. Damage, so the oracle's
-    guarantees are not checked after it; the model's answers still are."""
-
-    cut: int
-
-
-Step = (
-    Append
-    | Commit
-    | RecordsAfter
-    | Pending
-    | Stats
-    | ShouldCheckpoint
-    | SkipSync
-    | Flush
-    | Reopen
-    | Crash
-    | Grow
-    | AppendNearLimit
-    | Truncate
-)
-
-
-@dataclass(frozen=True)
-class Trace:
-    region_size: int
-    checkpoint_sequence: int
-    steps: tuple[Step, ...]
-    # Where the region starts in the file (P1.3): memvid's files all say 4096,
-    # but the header's field is what a port must use.
-    region_offset: int = REGION_OFFSET
-
-    def render(self) -> str:
-        offset = "" if self.region_offset == REGION_OFFSET else f", region_offset={self.region_offset}"
-        lines = [f"region_size={self.region_size}, checkpoint_sequence={self.checkpoint_sequence}{offset}"]
-        lines += [f"  {_render_step(step)}" for step in self.steps]
-        return "\n".join(lines)
-
-
-def _render_step(step: Step) -> str:
-    if isinstance(step, Append):
-        shown = step.payload if len(step.payload) <= 16 else step.payload[:16] + b"..."
-        return f"append({shown!r}, len={len(step.payload)})"
-    fields = ", ".join(f"{k}={v!r}" for k, v in vars(step).items())
-    return f"{type(step).__name__.lower()}({fields})"
 
 
 # ---------------------------------------------------------------------------
@@ -281,6 +181,8 @@ class _Transcriber:
             self.append(bytes((index * 7 + step.delta) & 0xFF for index in range(length)))
         elif isinstance(step, Truncate):
             self.truncate(step)
+        elif isinstance(step, Put):
+            self.put(step.payload)
         elif isinstance(step, Commit):
             self.commit()
         elif isinstance(step, RecordsAfter):
@@ -319,12 +221,13 @@ class _Transcriber:
         else:
             self.grow(step)
 
-    def append(self, payload: bytes) -> None:
+    def append(self, payload: bytes) -> m.WalError | None:
         self.state, sequence = m.append_entry(self.state, payload)
         response = (
             _error(sequence) if isinstance(sequence, m.WalError) else {"ok": True, "sequence": sequence}
         )
         self.exchange({"op": "append", "payload": payload.hex()}, response)
+        return sequence if isinstance(sequence, m.WalError) else None
 
     def truncate(self, step: Truncate) -> None:
         """S3.2: close, cut the file inside the region, open it again."""
@@ -336,6 +239,17 @@ class _Transcriber:
         note = f"short file: the file ends at region position {keep} (S3.2)"
         self.events.append(Rewrite(region, note, short=True, damage=True))
         self.open(False, "reopen")
+
+    def put(self, payload: bytes) -> None:
+        """memvid's put (S3.11): an append refused for room grows the region
+        to memvid's next size (the runner's growth, P2.4) and appends again."""
+        refused = self.append(payload)
+        if refused is None or refused.reason not in caller.REASONS_THAT_GROW:
+            return
+        size = self.state.disk.header.wal_size
+        self.grow(Grow(caller.grown_size(size, m.ENTRY_HEADER_SIZE + len(payload)) - size))
+        if self.state.wal is not None:
+            self.append(payload)
 
     def commit(self) -> None:
         """memvid's commit (model/caller.py), as the runner sends it: a pending

@@ -23,28 +23,26 @@ from typing import Any
 import model as m
 from walcheck.conformance.driver import DriverFailure, DriverProcess
 from walcheck.conformance.replay import ConformanceFailure, ReplayFigures, replay
-from walcheck.conformance.transcript import (
+from walcheck.conformance.transcript import Event, Exchange, Rewrite, transcript
+from walcheck.oracle import GuaranteeViolation
+from walcheck.trace import (
     Append,
     AppendNearLimit,
     Commit,
     Crash,
-    Event,
-    Exchange,
     Flush,
     Grow,
     Pending,
     RecordsAfter,
     Reopen,
-    Rewrite,
     ShouldCheckpoint,
     SkipSync,
     Stats,
     Step,
     Trace,
     Truncate,
-    transcript,
+    payload_for,
 )
-from walcheck.oracle import GuaranteeViolation
 
 FORMAT = "memvid-wal-vector/1"
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "spec" / "vectors"
@@ -57,13 +55,8 @@ class Scenario:
     trace: Trace
 
 
-def _text(n: int, size: int) -> bytes:
-    """A recognisable payload: the record's number, then filler."""
-    return (f"r{n}:".encode() + bytes(range(97, 123)) * (size // 26 + 1))[:size]
-
-
 def _appends(sizes: Sequence[int], first: int = 1) -> tuple[Step, ...]:
-    return tuple(Append(_text(first + i, size)) for i, size in enumerate(sizes))
+    return tuple(Append(payload_for(first + i, size)) for i, size in enumerate(sizes))
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -228,7 +221,7 @@ RANDOM_SEED = 20261125
 def _random_step(rng: random.Random, number: int) -> Step:
     roll = rng.random()
     if roll < 0.45:
-        return Append(_text(number, rng.choice([1, 3, 8, 17, 40, 60])))
+        return Append(payload_for(number, rng.choice([1, 3, 8, 17, 40, 60])))
     kind = rng.choice(
         ["commit", "after", "pending", "stats", "should", "skip", "flush", "reopen", "crash", "grow"]
     )

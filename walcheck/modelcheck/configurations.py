@@ -1,6 +1,7 @@
 """Where an exploration starts: the named starting configurations, chosen to
-reach each catalogued defect of ORIGINAL within a small depth, and the
-deterministic payloads every path appends."""
+reach each catalogued defect of ORIGINAL within a small depth. Every path
+appends walcheck.trace.payload(sequence, size): deterministic, so that two
+paths appending the same records reach the same bytes (and the same state)."""
 
 from __future__ import annotations
 
@@ -114,11 +115,3 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
 )
 
 CONFIGURATIONS_BY_NAME = {config.name: config for config in CONFIGURATIONS}
-
-
-def payload_for(sequence: int, size: int) -> bytes:
-    """The payload of an append of ``size`` bytes expected to get ``sequence``:
-    deterministic, so that two paths appending the same records reach the same
-    bytes (and the same state); different for each sequence and size."""
-    seed = (sequence * 37 + size * 11) & 0xFF
-    return bytes((seed + 7 * i + 1) & 0xFF for i in range(size))

@@ -43,7 +43,7 @@ from walcheck.modelcheck.checks import (
     pending_on_open,
     state_evidence,
 )
-from walcheck.modelcheck.configurations import Configuration, payload_for
+from walcheck.modelcheck.configurations import Configuration
 from walcheck.modelcheck.report import (
     CATALOGUE,
     CHECKPOINT_ERASES,
@@ -53,6 +53,7 @@ from walcheck.modelcheck.report import (
     Violation,
 )
 from walcheck.oracle import Oracle
+from walcheck.trace import payload_for
 
 DEFAULT_MAX_STATES = 200_000
 

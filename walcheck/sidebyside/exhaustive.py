@@ -20,42 +20,39 @@ from walcheck.oracle import GuaranteeViolation
 from walcheck.sidebyside.crash_machines import CrashMachineBase, build_crash_machine, crash_config
 from walcheck.sidebyside.machines import Divergence, InvariantViolation
 from walcheck.sidebyside.simdisk import SimulatedCrash
-
-# An operation: its name and, for append and put, the payload.
-Operation = tuple[str, bytes]
+from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, Trace, payload_for
 
 
-def _payload(index: int, length: int) -> bytes:
-    return bytes((index * 31 + i) & 0xFF for i in range(length)) or b"\x01"
-
-
-def _appends(count: int, length: int, first: int = 0) -> list[Operation]:
-    return [("append", _payload(first + i, length)) for i in range(count)]
+def _appends(count: int, length: int, first: int = 0) -> list[Step]:
+    return [Append(payload_for(first + i, length)) for i in range(count)]
 
 
 @dataclass(frozen=True)
-class Trace:
+class CrashScenario:
+    """A named trace to crash at every storage call. Its steps are those the
+    machines take in a fixed trace (``WalMachineBase.apply``); the trace starts
+    at sequence 0."""
+
     name: str
-    region_size: int
-    operations: tuple[Operation, ...]
+    trace: Trace
 
 
 # Short traces that reach the places crashes hurt: a wrap, batch mode and its
 # flush, a commit, a growth. CI checks all of them on both designs. Every entry
 # ends 48 bytes or more before its region's end, so the original's D1 cannot
 # strike without a crash: what ORIGINAL breaks here, crashes break.
-TRACES: tuple[Trace, ...] = (
-    Trace("sync appends, commit, wrap", 383, (*_appends(5, 16), ("commit", b""), *_appends(2, 16, 5))),
-    Trace(
-        "batch appends, flush, commit",
-        512,
-        (("skip_sync", b"1"), *_appends(3, 40), ("flush", b""), *_appends(2, 40, 3), ("commit", b"")),
+TRACES: tuple[CrashScenario, ...] = (
+    CrashScenario(
+        "sync appends, commit, wrap", Trace(383, 0, (*_appends(5, 16), Commit(), *_appends(2, 16, 5)))
     ),
-    Trace("growth by put", 128, (("append", b"x" * 16), ("put", b"y" * 32), ("put", b"z" * 16))),
-    Trace(
+    CrashScenario(
+        "batch appends, flush, commit",
+        Trace(512, 0, (SkipSync(True), *_appends(3, 40), Flush(), *_appends(2, 40, 3), Commit())),
+    ),
+    CrashScenario("growth by put", Trace(128, 0, (Append(b"x" * 16), Put(b"y" * 32), Put(b"z" * 16)))),
+    CrashScenario(
         "commit in batch mode, then a wrap",
-        256,
-        (("skip_sync", b"1"), *_appends(2, 56), ("commit", b""), ("skip_sync", b""), *_appends(2, 56, 2)),
+        Trace(256, 0, (SkipSync(True), *_appends(2, 56), Commit(), SkipSync(False), *_appends(2, 56, 2))),
     ),
 )
 
@@ -80,51 +77,36 @@ def _machine(design: m.Design) -> type[CrashMachineBase]:
     return build_crash_machine(crash_config(design, f"Exhaustive{design.value.title()}"))
 
 
-def _run(machine: CrashMachineBase, operation: Operation) -> None:
-    name, payload = operation
-    if name == "append":
-        machine._append_both(payload)
-    elif name == "put":
-        machine._put(payload)
-    elif name == "commit":
-        machine.commit()
-    elif name == "flush":
-        machine.flush()
-    elif name == "skip_sync":
-        machine.set_skip_sync(bool(payload))
-    else:
-        raise ValueError(f"unknown operation {name!r}")
-
-
-def _storage_calls(trace: Trace, design: m.Design) -> int:
+def _storage_calls(scenario: CrashScenario, design: m.Design) -> int:
     machine = _machine(design)()
     try:
-        machine._create(trace.region_size, 0)
+        machine.start(scenario.trace.region_size, scenario.trace.checkpoint_sequence)
         start = machine.disk.calls
-        for operation in trace.operations:
-            _run(machine, operation)
+        for step in scenario.trace.steps:
+            machine.apply(step)
             machine.storage = machine.disk  # a growth keeps the same disk
         return machine.disk.calls - start
     finally:
         machine.teardown()
 
 
-def check_trace(trace: Trace, design: m.Design, report: ExhaustiveReport) -> None:
-    """Crash ``trace`` at each of its storage calls and check every image."""
+def check_trace(scenario: CrashScenario, design: m.Design, report: ExhaustiveReport) -> None:
+    """Crash ``scenario`` at each of its storage calls and check every image."""
     report.traces += 1
-    for crash_at in range(_storage_calls(trace, design) + 1):
+    trace = scenario.trace
+    for crash_at in range(_storage_calls(scenario, design) + 1):
         machine = _machine(design)()
         try:
-            machine._create(trace.region_size, 0)
+            machine.start(trace.region_size, trace.checkpoint_sequence)
             machine.disk.arm_crash(crash_at)
             try:
-                for operation in trace.operations:
-                    _run(machine, operation)
-                where = f"{trace.name}: after the trace"
+                for step in trace.steps:
+                    machine.apply(step)
+                where = f"{scenario.name}: after the trace"
             except SimulatedCrash:
-                where = f"{trace.name}: storage call {crash_at + 1}"
+                where = f"{scenario.name}: storage call {crash_at + 1}"
             except (GuaranteeViolation, Divergence, InvariantViolation) as failure:
-                report.violations.append(f"{trace.name}: without a crash: {failure}")
+                report.violations.append(f"{scenario.name}: without a crash: {failure}")
                 continue
             machine.disk.disarm()
             report.crash_points += 1
@@ -144,12 +126,12 @@ def check_trace(trace: Trace, design: m.Design, report: ExhaustiveReport) -> Non
 
 def run_exhaustive(
     design: m.Design,
-    traces: Sequence[Trace] = TRACES,
+    traces: Sequence[CrashScenario] = TRACES,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ExhaustiveReport:
     report = ExhaustiveReport(design=design.value)
-    for index, trace in enumerate(traces):
-        check_trace(trace, design, report)
+    for index, scenario in enumerate(traces):
+        check_trace(scenario, design, report)
         if progress is not None:
-            progress(trace.name, index + 1, len(traces))
+            progress(scenario.name, index + 1, len(traces))
     return report

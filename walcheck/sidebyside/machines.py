@@ -10,6 +10,10 @@ Two failure kinds, kept apart on purpose:
 - ``Divergence``: the reference and the model disagree. A bug in one of them.
 - ``GuaranteeViolation``: both agree, and the design breaks a guarantee.
   Expected for ``Design.ORIGINAL`` (spec/defects.md), never for FIXED.
+
+Just over 500 lines: the rules and the after-every-step comparison of every
+state variable belong to one class, ``WalMachineBase``; the crash rules are
+crash_machines.py.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from reference.mv2 import REASONS_THAT_GROW
 from reference.storage import Directory, FileDirectory, Storage
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
+from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
 
 ENTRY_HEADER_SIZE = 48
 # Bytes memvid keeps right after the region (data segments, the TOC). The WAL
@@ -105,12 +110,6 @@ def _scratch_dir() -> str:
     # tmpfs when there is one: fsync there costs microseconds, not milliseconds.
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     return tempfile.mkdtemp(prefix="walcheck-", dir=base)
-
-
-def pattern_payload(length: int, seed: int) -> bytes:
-    """A cheap payload of ``length`` bytes that differs with ``seed``."""
-    unit = seed.to_bytes(2, "little") + bytes([length & 0xFF, 0x5A])
-    return (unit * (length // len(unit) + 1))[:length]
 
 
 @dataclass(frozen=True)
@@ -177,6 +176,28 @@ class WalMachineBase(RuleBasedStateMachine):
         self.state = m.initial_state(self.design, region_size, wal_sequence=initial_sequence)
         self.oracle = Oracle(initial_sequence)
         self._open(read_only=False)
+
+    def start(self, region_size: int, initial_sequence: int = 0) -> None:
+        """A fixed trace's start (walcheck/sidebyside/exhaustive.py): what the
+        ``create`` rule does."""
+        self._create(region_size, initial_sequence)
+
+    def apply(self, step: Step) -> None:
+        """One step of a fixed trace (walcheck/trace.py), as the rules take it.
+        (The same dispatch on the step's kind as the conformance transcript's,
+        deliberately: each harness applies a step in its own way.)"""
+        if isinstance(step, Append):
+            self._append_both(step.payload)
+        elif isinstance(step, Put):
+            self._put(step.payload)
+        elif isinstance(step, Commit):
+            self.commit()
+        elif isinstance(step, Flush):
+            self.flush()
+        elif isinstance(step, SkipSync):
+            self.set_skip_sync(step.skip)
+        else:
+            raise ValueError(f"the machines do not take {render_step(step)} in a fixed trace")
 
     def _put(self, payload: bytes) -> None:
         """memvid's put: append; on "region full" or "too small", grow and retry (S3.11)."""
@@ -627,7 +648,7 @@ def memvid_sizes_config(design: m.Design, name: str) -> MachineConfig:
         design=design,
         region_sizes=st.just(64 * 1024),
         initial_sequences=st.just(0),
-        payloads=st.builds(pattern_payload, sizes, st.integers(0, 2**16 - 1)),
+        payloads=st.builds(payload_for, st.integers(0, 2**16 - 1), sizes),
         growth_limit=1024 * 1024,
     )
 

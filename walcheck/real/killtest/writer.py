@@ -55,7 +55,10 @@ BATCH_SIZE_MAX = 8
 
 
 def payload_for(n: int, seed: int) -> bytes:
-    """The payload of the writer's n-th append: 1..1500 bytes, ``b"<n>:"``
+    """The payload of the writer's n-th append (deliberately not
+    walcheck.trace.payload_for: its length and bytes are random, as memvid's
+    compressed frames are, so a record's leftovers after a wrap look like
+    data, not like a pattern): 1..1500 bytes, ``b"<n>:"``
     followed by pseudo-random bytes (so that the leftovers of an overwritten
     record look like memvid's compressed frames, not like zeros), truncated to
     the length."""

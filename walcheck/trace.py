@@ -1,0 +1,151 @@
+"""The one trace vocabulary of the suite, and the one payload generator.
+
+A trace is what a caller of memvid's WAL does, step by step: the operations
+of the WAL (spec/semantics.md S3), memvid's composite actions around it
+(commit S3.6, put and growth S3.11: model/caller.py) and crashes
+(spec/faults.md). Every harness that runs fixed or generated traces speaks
+it: the conformance transcripts and vectors (walcheck/conformance), the
+exhaustive crash check (walcheck/sidebyside/exhaustive.py), and the
+rendering of the model checker's and the machines' steps.
+
+``payload_for(number, size)`` is the payload every harness appends when the
+bytes themselves do not matter: recognisable (it starts with the record's
+number), different for every number, deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.format import WAL_OFFSET
+
+
+@dataclass(frozen=True)
+class Append:
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Put:
+    """memvid's put: an append that grows the region when it is refused for
+    room, and appends again (S3.11)."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Commit:
+    """memvid's commit: pending, checkpoint, and the header made durable."""
+
+
+@dataclass(frozen=True)
+class RecordsAfter:
+    below_sequence: int  # records_after(sequence - below_sequence), at least 0
+
+
+@dataclass(frozen=True)
+class Pending:
+    pass
+
+
+@dataclass(frozen=True)
+class Stats:
+    pass
+
+
+@dataclass(frozen=True)
+class ShouldCheckpoint:
+    pass
+
+
+@dataclass(frozen=True)
+class SkipSync:
+    skip: bool
+
+
+@dataclass(frozen=True)
+class Flush:
+    pass
+
+
+@dataclass(frozen=True)
+class Reopen:
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Crash:
+    power_loss: bool  # False: a process kill (every write reached the OS)
+    choice: int = 0  # which power-loss image, modulo how many there are
+
+
+@dataclass(frozen=True)
+class Grow:
+    by: int
+
+
+@dataclass(frozen=True)
+class AppendNearLimit:
+    """An append whose entry is near the region's size (F2.2, F4, D1): the
+    payload is ``region_size - 96 + delta`` bytes (at least 0), so that the
+    refusals at ``region_size - 48 < entry_size < region_size`` (FIXED) and
+    ``entry_size > region_size`` come up in every region size."""
+
+    delta: int
+
+
+@dataclass(frozen=True)
+class Truncate:
+    """The file cut inside its region, between a close and an open (S3.2):
+    region position ``cut`` modulo the region's size. Damage, so the oracle's
+    guarantees are not checked after it; the model's answers still are."""
+
+    cut: int
+
+
+Step = (
+    Append
+    | Put
+    | Commit
+    | RecordsAfter
+    | Pending
+    | Stats
+    | ShouldCheckpoint
+    | SkipSync
+    | Flush
+    | Reopen
+    | Crash
+    | Grow
+    | AppendNearLimit
+    | Truncate
+)
+
+
+@dataclass(frozen=True)
+class Trace:
+    region_size: int
+    checkpoint_sequence: int
+    steps: tuple[Step, ...]
+    # Where the region starts in the file (P1.3): memvid's files all say 4096,
+    # but the header's field is what a port must use.
+    region_offset: int = WAL_OFFSET
+
+    def render(self) -> str:
+        offset = "" if self.region_offset == WAL_OFFSET else f", region_offset={self.region_offset}"
+        lines = [f"region_size={self.region_size}, checkpoint_sequence={self.checkpoint_sequence}{offset}"]
+        lines += [f"  {render_step(step)}" for step in self.steps]
+        return "\n".join(lines)
+
+
+def render_step(step: Step) -> str:
+    """One line: ``append(b'r1:abc...', len=40)``, ``commit()``, ``crash(power_loss=True, choice=3)``."""
+    if isinstance(step, Append | Put):
+        shown = step.payload if len(step.payload) <= 16 else step.payload[:16] + b"..."
+        return f"{type(step).__name__.lower()}({shown!r}, len={len(step.payload)})"
+    fields = ", ".join(f"{k}={v!r}" for k, v in vars(step).items())
+    return f"{type(step).__name__.lower()}({fields})"
+
+
+def payload_for(number: int, size: int) -> bytes:
+    """``size`` bytes: ``r<number>:``, then the alphabet over and over."""
+    return (f"r{number}:".encode() + bytes(range(97, 123)) * (size // 26 + 1))[:size]
