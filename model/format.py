@@ -20,14 +20,11 @@ SEQUENCE_MAX = 2**64 - 1
 PAYLOAD_LEN_MAX = 2**32 - 1
 
 # F1: the MV2 header occupies the first 4096 bytes; the region starts right after.
-MV2_HEADER_SIZE = 4096
 WAL_OFFSET = 4096
 
-# S2.6: should_checkpoint thresholds, memvid's constants.
+# S2.3: should_checkpoint thresholds, memvid's constants.
 WAL_CHECKPOINT_THRESHOLD = 0.75
 WAL_CHECKPOINT_PERIOD = 1000
-
-ZERO_HEADER = bytes(ENTRY_HEADER_SIZE)
 
 # F2.1, FIXED only (spec/faults.md R7): what FIXED writes in the reserved bytes
 # of a record written while every byte of the region before the write head was
@@ -98,7 +95,7 @@ def decode_entry(raw: bytes) -> tuple[int, bytes] | None:
     """F2, F3.4: the record held by ``raw`` (exactly one entry: its header, then
     as many payload bytes as the header's length says), or None when the bytes
     hold no valid record: a zero length, a wrong size, or a payload whose
-    digest differs from the header's. The reserved bytes are ignored (F2.5).
+    digest differs from the header's. The reserved bytes are ignored (F2.1).
 
     pre: len(raw) >= ENTRY_HEADER_SIZE
     post: __return__ is None or encode_entry(__return__[0], __return__[1]) == raw[:12] + bytes(4) + raw[16:]

@@ -13,6 +13,11 @@ Two designs share this code. ``Design.ORIGINAL`` is exactly what
 ``embedded_wal.rs`` does, defects included. ``Design.FIXED`` is what the
 reference does by default. Every place where they differ is marked
 ``DIVERGENCE`` with its number in spec/defects.md.
+
+Its size (over 600 lines) is the WAL's: one function per operation of S3,
+each beside the state it reads, so that the model reads as the spec does;
+the byte format, placement, regions and memvid's composite actions are
+modules of their own (format, placement, region, caller).
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ order. ``Design.ORIGINAL`` reproduces ``embedded_wal.rs`` exactly, defects
 included; ``Design.FIXED`` (the default) keeps the guarantees of spec S6. Each
 place the two differ is marked ``DIVERGENCE Dn`` and catalogued in
 spec/defects.md. All I/O goes through ``Storage``.
+
+Its size (over 500 lines) is ``EmbeddedWal``'s: one class, as memvid's, with
+its scan and recovery rules beside it; the header codec, storage and memvid's
+create/commit/grow are modules of their own.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from reference.storage import Storage
 # F2.1: sequence u64 LE, length u32 LE, 4 reserved bytes, blake3-256 of the payload.
 ENTRY_HEADER_SIZE = 8 + 4 + 4 + 32
 _SEQUENCE_AND_LENGTH = struct.Struct("<QI")
-_ZERO_HEADER = bytes(ENTRY_HEADER_SIZE)
 SEQUENCE_MAX = 2**64 - 1
 PAYLOAD_LEN_MAX = 2**32 - 1
 WAL_CHECKPOINT_THRESHOLD = 0.75

@@ -4,6 +4,10 @@ The worked example (F5) is run on the reference and on the model, and the hex
 dumps printed here must appear verbatim in spec/format.md, so the document
 cannot drift from the code. The real files in tests/data were written by
 memvid-sdk 2.0.160 ("Real files").
+
+Long (over 1,000 lines) because spec/format.md is: one group of tests per
+section, in the document's order, so that each section's checks are found
+where the section's number says.
 """
 
 from __future__ import annotations
@@ -300,7 +304,7 @@ def test_f4_stale_bytes_after_the_wrap_are_never_read() -> None:
     assert (on_disk.wal_checkpoint_pos, on_disk.wal_sequence) == (208, 2)
     reopened = r.EmbeddedWal.open_read_only(storage, on_disk)
     assert reopened.pending_records() == [r.WalRecord(3, b"C" * 40)]
-    # The same crash with the (unsynced) sentinel lost: row C1 at 88.
+    # The same crash with the (unsynced) sentinel lost: row B1 at 88.
     without_sentinel = after_step_7[:88] + run.regions[5][88:136] + after_step_7[136:]
     assert without_sentinel[88:136] == b"A" * 48
     with pytest.raises(r.WalCorruption) as caught:
@@ -485,8 +489,8 @@ class Row:
 SCAN_DECISION: tuple[Row, ...] = (
     Row("E1", False, None, None, None, "end"),
     Row("E2", True, True, None, None, "end"),
-    Row("C1", True, False, True, None, "corrupt:wal record length invalid"),
-    Row("C2", True, False, False, False, "corrupt:wal record checksum mismatch"),
+    Row("B1", True, False, True, None, "corrupt:wal record length invalid"),
+    Row("B2", True, False, False, False, "corrupt:wal record checksum mismatch"),
     Row("A", True, False, False, True, "accept"),
 )
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-SEQUENCE_MAX = 2**64 - 1
-
 
 class GuaranteeViolation(AssertionError):
     """A guarantee of spec S6 does not hold. ``guarantee`` is its number ("G1")."""
