@@ -3,8 +3,8 @@
 
 Pure integer arithmetic: the part of the WAL where D1 and D3 live, small
 enough for CrossHair to check symbolically. The contracts are PEP 316
-docstrings; ``valid_heads`` is the plain predicate that carries I5, I7 and I11
-(class invariants would hide bugs from CrossHair, so there are none). The
+docstrings; ``valid_heads`` is the plain predicate that carries I5, I7 and
+the integer form of I11 (class invariants would hide bugs from CrossHair, so there are none). The
 FIXED functions promise the guarantees; the ORIGINAL ones promise only what
 memvid's code keeps. tests/crosshair_targets/ holds the broken copies that
 prove CrossHair finds what these contracts forbid. The reference has its own
@@ -14,6 +14,8 @@ prove CrossHair finds what these contracts forbid. The reference has its own
 
 from __future__ import annotations
 
+# Deliberately this module's own (model.format's is the same 48 bytes, F2.1):
+# placement imports nothing, so that CrossHair analyses it alone.
 ENTRY_HEADER_SIZE = 8 + 4 + 4 + 32
 REASON_TOO_SMALL = "embedded WAL region too small for entry"
 REASON_FULL = "embedded WAL region full"

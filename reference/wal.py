@@ -24,6 +24,7 @@ from reference.header import Header
 from reference.storage import Storage
 
 # F2.1: sequence u64 LE, length u32 LE, 4 reserved bytes, blake3-256 of the payload.
+# The reference's own, deliberately, as its other constants: it may not import the model.
 ENTRY_HEADER_SIZE = 8 + 4 + 4 + 32
 _SEQUENCE_AND_LENGTH = struct.Struct("<QI")
 SEQUENCE_MAX = 2**64 - 1

@@ -56,7 +56,6 @@ from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
 
-ENTRY_HEADER_SIZE = 48
 # Bytes memvid keeps right after the region (data segments, the TOC). The WAL
 # must never touch them (G6); the machine fills them with a pattern to notice.
 CANARY = bytes([0xA5]) * 64
@@ -205,7 +204,7 @@ class WalMachineBase(RuleBasedStateMachine):
         # machine stops at its growth limit.
         result = self._append_both(payload)
         while result.error is not None and result.error[1] in REASONS_THAT_GROW:
-            if not self._grow_both(ENTRY_HEADER_SIZE + len(payload)):
+            if not self._grow_both(m.ENTRY_HEADER_SIZE + len(payload)):
                 return
             result = self._append_both(payload)
 
