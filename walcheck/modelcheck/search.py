@@ -19,6 +19,11 @@ is mapped to the catalogue (spec/defects.md) from the evidence its trace
 holds, or called uncatalogued.
 
 Pure model: nothing here touches a file or the reference implementation.
+
+Over 600 lines: the operations, the caller layer's transitions and the
+breadth-first search share their closures over a node's state. Splitting the
+operations out (as walcheck/trace.py's vocabulary) is left for after the
+caller layer's work here settles.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Two failure kinds, kept apart on purpose:
 - ``GuaranteeViolation``: both agree, and the design breaks a guarantee.
   Expected for ``Design.ORIGINAL`` (spec/defects.md), never for FIXED.
 
-Just over 500 lines: the rules and the after-every-step comparison of every
+Over 600 lines: the rules (the caller layer's included) and the after-every-step comparison of every
 state variable belong to one class, ``WalMachineBase``; the crash rules are
 crash_machines.py.
 """

@@ -10,6 +10,8 @@
 The writes between the two (``unsynced``) are what a crash may lose, and the
 ``*_image`` methods say in which ways. The test decides where the process dies
 (``arm_crash``) and which calls fail (``fail_write``, ``fail_sync``).
+(Over 500 lines: the disk, its images and the directory of the caller
+layer's files are one fault model.)
 
 Fault model
 ===========
