@@ -241,3 +241,24 @@ def test_stateful_rescan_that_moves_the_head_claims_no_sync(
     assert region == state.disk.region.to_bytes()
     reserved = region[position + 12 : position + 16]
     assert reserved != reference.wal.SYNCED_BEFORE_MARK, "the mark claims another writer's unsynced bytes"
+
+
+def test_stateful_c4_hunt_finds_nothing_on_fixed() -> None:
+    """The C4 hunt's shape (regions filled exactly, kills inside a commit) on FIXED:
+    D1's fix keeps the write head at the region's end, so nothing is lost."""
+    from walcheck.sidebyside.hunts import DEFECT_HUNTS, hunt, hunt_settings
+
+    spec = next(h for h in DEFECT_HUNTS if h.defect == "C4")
+    fixed = dataclasses.replace(spec, config=dataclasses.replace(spec.config, design=m.Design.FIXED))
+    finding = hunt(fixed.machine(), hunt_settings(150))
+    assert finding is None, finding.render()
+
+
+def test_stateful_check_with_a_seed_repeats_its_figures() -> None:
+    """issue 14: ``walcheck check --seed N`` twice gives the same run."""
+    from walcheck.sidebyside.hunts import run_campaign
+
+    first, second = (run_campaign(m.Design.FIXED, examples=12, seconds=None, steps=10, seed=7) for _ in "ab")
+    assert first.figures == second.figures and first.figures["steps"] > 0
+    other = run_campaign(m.Design.FIXED, examples=12, seconds=None, steps=10, seed=8)
+    assert other.figures != first.figures

@@ -8,9 +8,11 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from walcheck.arguments import positive_int
 from walcheck.bench.measure import run_bench
 from walcheck.bench.rust import render_side_by_side, run_side_by_side
 from walcheck.bench.table import render_table
@@ -58,6 +60,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="DIR",
         help="where the real-disk files go (default: $TMPDIR or /tmp)",
     )
+    hunts = parser.add_argument_group("the hunts (walcheck/bench/hunts.py)")
+    hunts.add_argument(
+        "--hunts",
+        action="store_true",
+        help="instead: run each defect's hunt on --seeds seeds; exit 1 if one finds it on under 95%%",
+    )
+    hunts.add_argument("--seeds", type=positive_int, default=20, help="seeds per hunt (default: 20)")
+    hunts.add_argument(
+        "--defect", dest="defects", action="append", metavar="ID", help="only this defect (repeatable)"
+    )
     return parser
 
 
@@ -68,6 +80,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     def report(message: str) -> None:
         print(message, file=err, flush=True)
 
+    if args.hunts:
+        return _run_hunts(args, out, report)
     if args.rust:
         side = run_side_by_side(quick=args.quick, directory=args.directory, progress=report)
         if args.json is not None:
@@ -79,3 +93,22 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     out.write(render_table(result))
     return ExitCode.OK
+
+
+def _run_hunts(args: argparse.Namespace, out: TextIO, report: Callable[[str], None]) -> ExitCode:
+    from walcheck.bench.hunts import measure_hunts, render_hunts
+    from walcheck.sidebyside.hunts import DEFECT_HUNTS
+
+    known = {hunt.defect for hunt in DEFECT_HUNTS}
+    unknown = sorted(set(args.defects or ()) - known)
+    if unknown:
+        print(
+            f"walcheck bench: no hunt for {', '.join(unknown)} (known: {', '.join(sorted(known))})",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    rows = measure_hunts(range(args.seeds), args.defects, progress=report)
+    if args.json is not None:
+        args.json.write_text(json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
+    out.write(render_hunts(rows))
+    return ExitCode.OK if all(row.found >= 0.95 * row.seeds for row in rows) else ExitCode.FINDING

@@ -54,6 +54,9 @@ IMAGES_PER_CRASH = 24
 
 
 CRASH_KINDS = frozenset({"kill", "power_loss", "crash_during", "torn", "io_error", "media"})
+# Not in CRASH_KINDS: "kill_during", a process killed inside an operation with
+# every write it made kept (no power loss); the C4 hunt makes only those.
+CRASH_OPERATIONS = ("append", "put", "commit", "grow", "flush")
 
 
 class CrashMachineBase(WalMachineBase):
@@ -313,8 +316,11 @@ class CrashMachineBase(WalMachineBase):
     @rule(pick=st.integers(0, 2**32 - 1))
     def kill(self, pick: int) -> None:
         """Process kill between operations: everything that reached the OS survives."""
+        self._kill("process kill")
+
+    def _kill(self, where: str) -> None:
         image = self.disk.kill_image()
-        records, checkpoint = self._recover_image(image, "process kill")
+        records, checkpoint = self._recover_image(image, where)
         self.counters["kills"] += 1
         self._restart(image, records, checkpoint)
 
@@ -354,8 +360,12 @@ class CrashMachineBase(WalMachineBase):
             "flush": self.flush,
         }
         if self._run_until_crash(calls, operations[operation]):
+            where = f"during {operation}, storage call {calls + 1}"
+            if "crash_during" not in self.crash_kinds:
+                self._kill(f"process kill {where}")  # kill_during: the OS keeps every write
+                return
             torn = "torn" in self.crash_kinds
-            self._crash(pick, f"during {operation}, storage call {calls + 1}", torn=torn)
+            self._crash(pick, where, torn=torn)
 
     def _crash_inside_caller(self, calls: int, operation: str, pick: int) -> None:
         """The process dies inside one of the caller layer's composite actions
@@ -410,15 +420,22 @@ class CrashMachineBase(WalMachineBase):
         self._restart(images[chosen], *outcomes[chosen])
 
 
-def build_crash_machine(config: MachineConfig, kinds: frozenset[str] = CRASH_KINDS) -> type[CrashMachineBase]:
-    """``build_machine``'s rules for ``config``, on a crashing disk."""
+def build_crash_machine(
+    config: MachineConfig,
+    kinds: frozenset[str] = CRASH_KINDS,
+    operations: tuple[str, ...] = CRASH_OPERATIONS,
+) -> type[CrashMachineBase]:
+    """``build_machine``'s rules for ``config``, on a crashing disk; a crash inside
+    an operation picks one of ``operations``."""
     base = build_machine(config)
 
     class Machine(CrashMachineBase, base):  # type: ignore[misc, valid-type]
-        @precondition(lambda self: "crash_during" in self.crash_kinds and self._writable())
+        @precondition(
+            lambda self: bool({"crash_during", "kill_during"} & self.crash_kinds) and self._writable()
+        )
         @rule(
             calls=st.integers(0, 6),
-            operation=st.sampled_from(["append", "put", "commit", "grow", "flush"]),
+            operation=st.sampled_from(operations),
             payload=config.payloads,
             pick=st.integers(0, 2**32 - 1),
         )
