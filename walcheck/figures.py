@@ -42,6 +42,15 @@ PREDICTED_IMAGE_SETS: Final = "power-loss image sets predicted by the model"
 # State coverage (issue 15): counted where a machine reaches the state.
 HEADER_AHEAD: Final = "header ahead of the records"
 THOUSAND_APPENDS: Final = "1,000 appends since a checkpoint"
+STATE_WRAP: Final = "appends that wrapped to position 0"
+STATE_EXACT_END: Final = "appends ending exactly at the region's end"
+STATE_UNDER_48: Final = "appends leaving 1 to 47 bytes before the region's end"
+STATE_FULL: Final = "appends refused: region full"
+STATE_PENDING_FILLS: Final = "appends after which the pending entries fill the region"
+STATE_SEQUENCE_END: Final = "appends at a sequence of 2^64 - 4 or more (or refused as exhausted)"
+STATE_GROWTHS: Final = "growths"
+STATE_BATCH_POWER_LOSS: Final = "power losses in batch mode"
+STATE_R7_PROVEN: Final = "media faults reported as WalCorruption (R7)"
 
 # Counted by ``counted_crash_recovery``, image by image.
 CRASH_IMAGES_CHECKED: Final = "crash images recovered and checked"
@@ -253,10 +262,21 @@ ROWS: Final = (
     _both("crash images recovered, reference = model, checked (FIXED / ORIGINAL)", CRASH_IMAGES_CHECKED),
     *_each("exhaustive: crash points / images ({design})", EXHAUSTIVE_CRASH_POINTS, EXHAUSTIVE_IMAGES),
     _both("power-loss image sets predicted by the model (FIXED / ORIGINAL)", PREDICTED_IMAGE_SETS),
-    _row(
-        "states reached (FIXED): header ahead of the records / 1,000 appends since a checkpoint",
-        FIXED,
-        *(HEADER_AHEAD, THOUSAND_APPENDS),
+    *(
+        _both(f"states reached: {label} (FIXED / ORIGINAL)", name)
+        for label, name in (
+            ("a wrap to position 0", STATE_WRAP),
+            ("an entry ending exactly at the region's end", STATE_EXACT_END),
+            ("fewer than 48 bytes left after an entry", STATE_UNDER_48),
+            ("an append refused, region full", STATE_FULL),
+            ("pending entries filling the region exactly", STATE_PENDING_FILLS),
+            ("growth", STATE_GROWTHS),
+            ("a sequence within 4 of 2^64 - 1", STATE_SEQUENCE_END),
+            ("a power loss in batch mode", STATE_BATCH_POWER_LOSS),
+            ("a header ahead of the records", HEADER_AHEAD),
+            ("an R7 mark proving damage", STATE_R7_PROVEN),
+            ("1,000 appends since a checkpoint", THOUSAND_APPENDS),
+        )
     ),
     _row(
         "caller layer (FIXED machines): staged commits / recoveries at open / doctor runs / crashes inside",

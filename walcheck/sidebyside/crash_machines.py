@@ -160,6 +160,8 @@ class CrashMachineBase(WalMachineBase):
         self.oracle.check_next_sequence(sequence, records, durable_checkpoint, f"after a crash ({where})")
 
     def _crash(self, pick: int, where: str, *, torn: bool) -> None:
+        if self.wal is not None and self.wal.skip_sync:
+            self.counters[figures.STATE_BATCH_POWER_LOSS] += 1
         images = [image for image in self._images(pick, torn=torn) if self._header_intact(image)]
         self.counters["crashes"] += 1
         outcomes = [self._recover_image(image, where) for image in images]
@@ -307,7 +309,7 @@ class CrashMachineBase(WalMachineBase):
             raise GuaranteeViolation(
                 "R7", f"after a {where} the open reported offset {predicted.offset}; damaged records at {hit}"
             )
-        self.counters["media faults reported as WalCorruption (R7)"] += 1
+        self.counters[figures.STATE_R7_PROVEN] += 1
         return True
 
     # -- rules ---------------------------------------------------------------------

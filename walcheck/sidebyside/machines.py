@@ -52,6 +52,7 @@ from reference.caller import doctor as reference_doctor
 from reference.header import WAL_OFFSET
 from reference.mv2 import REASONS_THAT_GROW
 from reference.storage import Directory, FileDirectory, Storage
+from reference.wal import place_entry
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
@@ -249,7 +250,16 @@ class WalMachineBase(RuleBasedStateMachine):
         assert self.wal is not None and self.state is not None
         wal = self.wal
         self.oracle.begin_append(payload)
+        placed = place_entry(
+            self.design is m.Design.FIXED,
+            wal.write_head,
+            wal.pending_bytes,
+            wal.region_size,
+            ENTRY_HEADER_SIZE + len(payload),
+        )
+        head_before = wal.write_head
         ref = _reference_result(lambda: wal.append_entry(payload))
+        self._count_states(wal, head_before, placed, len(payload), ref)
         if ref.error is not None and ref.error[0] == "Io":
             # An injected I/O error (crash machines only): the model has no
             # storage to fail; the machine treats it as a crash next.
@@ -283,6 +293,33 @@ class WalMachineBase(RuleBasedStateMachine):
 
     def _adopt(self, memory: Memory) -> None:
         self.storage, self.header, self.wal = memory.storage, memory.header, memory.wal
+
+    def _count_states(
+        self, wal: EmbeddedWal, head_before: int, placed: int | str, length: int, ref: Result
+    ) -> None:
+        """State coverage (walcheck/figures.py): the boundary states where the
+        catalogued defects live, counted when an append reaches them."""
+        size = wal.region_size
+        if ref.error is not None:
+            reason = ref.error[1]
+            if reason == "embedded WAL region full":
+                self.counters[figures.STATE_FULL] += 1
+            elif reason == "WAL sequence exhausted":
+                self.counters[figures.STATE_SEQUENCE_END] += 1
+            return
+        if isinstance(placed, str):
+            return
+        end = placed + ENTRY_HEADER_SIZE + length
+        if placed == 0 and head_before > 0:
+            self.counters[figures.STATE_WRAP] += 1
+        if end == size:
+            self.counters[figures.STATE_EXACT_END] += 1
+        elif size - end < ENTRY_HEADER_SIZE:
+            self.counters[figures.STATE_UNDER_48] += 1
+        if wal.pending_bytes == size:
+            self.counters[figures.STATE_PENDING_FILLS] += 1
+        if isinstance(ref.value, int) and ref.value >= 2**64 - 4:
+            self.counters[figures.STATE_SEQUENCE_END] += 1
 
     def _grow_both(self, entry_size: int) -> bool:
         """memvid's growth (S3.11) on both sides, then the reopen it ends with."""
