@@ -156,7 +156,8 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         "C2",
         "a sentinel lost to power loss brings back the earlier pass",
         "G2",
-        _crash_original("StatefulCrashOriginalPowerLoss"),
+        # 64·2 + 63 bytes (explore's "wrap"): two entries, a commit, and the third wraps.
+        _crash_original("StatefulCrashOriginalPowerLoss", region_size=64 * 2 + 63),
         crash_kinds=frozenset({"power_loss"}),
         examples=3000,
         steps=40,
@@ -168,6 +169,8 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         "G3",
         _crash_original("StatefulCrashOriginalHeaderAhead", region_size=64 * 50 + 63),
         crash_kinds=frozenset({"crash_during"}),
+        # Only a commit dies: the header's write is the one that must outlive the records.
+        operations=("commit",),
         examples=3000,
         steps=40,
     ),
