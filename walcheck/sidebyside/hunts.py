@@ -64,15 +64,25 @@ class DefectHunt:
     # The operations a crash inside an operation picks from (None: all of them).
     operations: tuple[str, ...] | None = None
 
+    # C4's hunt: commits (completed or killed) only while the pending entries fill
+    # the region, so that no entry ever ends at the region's end behind a
+    # checkpointed one, where D1 would strike first.
+    commit_when_full: bool = False
+
     def machine(self) -> type[WalMachineBase]:
         if self.crash_kinds is None:
             return build_machine(self.config)
         from walcheck.sidebyside.crash_machines import CRASH_OPERATIONS, build_crash_machine
 
-        return build_crash_machine(self.config, self.crash_kinds, self.operations or CRASH_OPERATIONS)
+        machine = build_crash_machine(self.config, self.crash_kinds, self.operations or CRASH_OPERATIONS)
+        return _committing_when_full(machine) if self.commit_when_full else machine
 
     def found_by(self, finding: Finding | None) -> bool:
-        return finding is not None and finding.guarantee in {self.guarantee, *self.also}
+        """The finding is this defect: its guarantee, and for a defect that needs
+        a crash (C1-C4), a crash in its trace (D1 breaks G1 too, without one)."""
+        if finding is None or finding.guarantee not in {self.guarantee, *self.also}:
+            return False
+        return self.crash_kinds is None or any(line.startswith(CRASH_STEPS) for line in finding.trace)
 
 
 def _original(
@@ -181,16 +191,52 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         # spec/explore.md's shortest trace: two 52-byte entries fill 104 bytes
         # exactly; only kills inside an operation, which keep every write, so
         # that a lost sentinel (C2) or a torn entry (C1) cannot strike.
-        _original(
-            "StatefulCrashOriginalExactFit",
-            region_sizes=st.sampled_from([104, 156, 208]),
-            initial_sequences=st.just(0),
-            payloads=st.binary(min_size=4, max_size=4),
+        dataclasses.replace(
+            _original(
+                "StatefulCrashOriginalExactFit",
+                region_sizes=st.sampled_from([104, 156, 208]),
+                initial_sequences=st.just(0),
+                payloads=st.binary(min_size=4, max_size=4),
+            ),
+            growth_limit=104,  # no growth: the region stays a whole number of entries
         ),
         crash_kinds=frozenset({"kill_during"}),
-        operations=("append", "commit"),
+        operations=("commit",),
+        commit_when_full=True,
     ),
 )
+
+
+CRASH_STEPS = (
+    "state.crash_during(",
+    "state.power_loss(",
+    "state.kill(",
+    "state.io_error(",
+    "state.media_fault(",
+)
+
+
+def _full(machine: WalMachineBase) -> bool:
+    wal = machine.wal
+    return wal is not None and not wal.read_only and wal.pending_bytes == wal.region_size
+
+
+def _committing_when_full(base: type[WalMachineBase]) -> type[WalMachineBase]:
+    from hypothesis.stateful import precondition, rule
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        @precondition(_full)
+        @rule()
+        def commit(self) -> None:
+            super().commit()
+
+        @precondition(_full)
+        @rule(calls=st.integers(0, 6), pick=st.integers(0, 2**32 - 1))
+        def crash_during(self, calls: int, pick: int) -> None:
+            self._crash_during(calls, "commit", b"", pick)
+
+    Machine.__name__ = Machine.__qualname__ = base.__name__
+    return Machine
 
 
 def fixed_machines() -> list[type[WalMachineBase]]:
