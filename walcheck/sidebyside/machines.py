@@ -52,7 +52,7 @@ from reference.caller import doctor as reference_doctor
 from reference.header import WAL_OFFSET
 from reference.mv2 import REASONS_THAT_GROW
 from reference.storage import Directory, FileDirectory, Storage
-from reference.wal import place_entry
+from reference.wal import ENTRY_HEADER_SIZE, place_entry
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
