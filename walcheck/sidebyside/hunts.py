@@ -159,7 +159,8 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         "C1",
         "a crash inside an append tears its entry, and no open succeeds",
         "G5",
-        _crash_original("StatefulCrashOriginal"),
+        # A region that 30 steps never wrap: a lost sentinel (C2) cannot strike first.
+        _crash_original("StatefulCrashOriginal", region_size=64 * 50 + 63),
         crash_kinds=frozenset({"kill", "power_loss", "crash_during", "torn"}),
     ),
     DefectHunt(
