@@ -266,13 +266,15 @@ class ProgressOnStderr:
         self._after = after
         self._started = time.monotonic()
         self._last = -1.0
+        self._phase = ""
         self._shown = False
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic() - self._started
-        if now < self._after or now - self._last < 0.5:
+        # A new phase is shown at once; within a phase, a line every half second.
+        if now < self._after or (phase == self._phase and now - self._last < 0.5):
             return
-        self._last = now
+        self._last, self._phase = now, phase
         share = f"{100 * done // total}%" if total else ""
         line = f"walcheck inspect: {phase} {share} ({now:.1f} s)"
         self._write(("\r" + line.ljust(70)) if self._tty else line + "\n")
