@@ -6,45 +6,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TextIO
 
-from walcheck.arguments import positive_int
+from walcheck.arguments import (
+    Subparsers,
+    add_command,
+    existing_directory,
+    positive_int,
+    standard_streams,
+    writable_file,
+)
 from walcheck.bench.measure import run_bench
 from walcheck.bench.rust import render_side_by_side, run_side_by_side
 from walcheck.bench.table import render_table
 from walcheck.exitcodes import ExitCode
 
-
-def _directory(text: str) -> Path:
-    path = Path(text)
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is not a directory")
-    return path
+HELP = "measure appends, recovery and the suite against floors measured in the same run"
+DESCRIPTION = "Benchmark the reference WAL and the suite."
 
 
-def _output_file(text: str) -> Path:
-    """--json PATH: checked before the bench runs, not after."""
-    path = Path(text)
-    parent = path.parent
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is a directory")
-    if not parent.is_dir():
-        raise argparse.ArgumentTypeError(f"{parent} is not a directory")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise argparse.ArgumentTypeError(f"{path} cannot be written")
-    return path
-
-
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "bench",
-        help="measure appends, recovery and the suite against floors measured in the same run",
-        description="Benchmark the reference WAL and the suite.",
-    )
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = add_command(subparsers, "bench", HELP, DESCRIPTION)
     parser.add_argument("--quick", action="store_true", help="smaller counts and regions (under 10 s)")
     parser.add_argument(
         "--rust",
@@ -52,11 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the original Rust, the Rust port and the reference side by side (builds ports/rust with cargo)",
     )
     parser.add_argument(
-        "--json", type=_output_file, metavar="PATH", help="write the full result as JSON here"
+        "--json", type=writable_file, metavar="PATH", help="write the full result as JSON here"
     )
     parser.add_argument(
         "--directory",
-        type=_directory,
+        type=existing_directory,
         metavar="DIR",
         help="where the real-disk files go (default: $TMPDIR or /tmp)",
     )
@@ -74,8 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    out, err = standard_streams(out, err)
 
     def report(message: str) -> None:
         print(message, file=err, flush=True)

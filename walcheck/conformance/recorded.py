@@ -18,7 +18,6 @@ is printed with its crash point and the calls kept and dropped.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -179,13 +178,7 @@ def run_recorded(args: argparse.Namespace, command: list[str], out: TextIO, err:
         report = check_driver(command, seed=args.seed, timeout=args.timeout)
     except (DriverFailure, RecordingError, OSError) as error:
         return refuse(err, out, "conform", str(error), as_json=args.json)
-    if args.json:
-        json.dump(report.as_json(), out, indent=2)
-        out.write("\n")
-    else:
-        out.write(report.render() + "\n")
-        for failure in report.failures:
-            out.write(failure.render() + "\n")
+    report.write(out, as_json=args.json)  # the driver's reader is promised: every failure shown
     return ExitCode.FINDING if report.failures else ExitCode.OK
 
 

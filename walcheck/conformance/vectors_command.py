@@ -5,32 +5,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TextIO
 
+from walcheck.arguments import Subparsers, add_command, directory_to_make
 from walcheck.conformance.vectors import DEFAULT_DIRECTORY, stale_vectors, write_vectors
 from walcheck.exitcodes import ExitCode
 
-
-def _directory(text: str) -> Path:
-    """--out DIR: a directory, or a path where one can be made."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is not a directory")
-    return path
+HELP = "regenerate the conformance vectors in spec/vectors from the model"
+DESCRIPTION = """Write spec/vectors/<design>/<name>.json from the model (spec/porting.md P5): fixed
+traces with every request, answer, region and state, and crash images with the
+records recovery must return. With --check, write nothing and exit 1 if they differ."""
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    vectors = subparsers.add_parser(
-        "vectors",
-        help="regenerate the conformance vectors in spec/vectors from the model",
-        description=(
-            "Write spec/vectors/<design>/<name>.json from the model (spec/porting.md P5): fixed "
-            "traces with every request, answer, region and state, and crash images with the "
-            "records recovery must return. With --check, write nothing and exit 1 if they differ."
-        ),
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    vectors = add_command(subparsers, "vectors", HELP, DESCRIPTION)
+    vectors.add_argument(
+        "--out", type=directory_to_make, default=None, help="directory (default: spec/vectors)"
     )
-    vectors.add_argument("--out", type=_directory, default=None, help="directory (default: spec/vectors)")
     vectors.add_argument("--check", action="store_true", help="compare instead of writing")
     return vectors
 

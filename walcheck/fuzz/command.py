@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from walcheck.arguments import positive_float, positive_int
+from walcheck.arguments import Subparsers, add_command, positive_float, positive_int, standard_streams
 from walcheck.exitcodes import ExitCode
 from walcheck.fuzz.database import DIRECTORY_VARIABLE, REDIS_URL_VARIABLE
 from walcheck.fuzz.workers import DEFAULT_TARGETS, WorkerReport
@@ -35,15 +35,13 @@ HYPOFUZZ_TESTS = ("tests/test_stateful.py", "tests/test_stateful_crash.py")
 HYPOFUZZ_SELECTION = "TestStateful"
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "fuzz",
-        help="a long campaign on the FIXED machines: HypoFuzz or Hypothesis workers, every core",
-        description=(
-            "Run the FIXED stateful machines for as long as you like, on every core, with "
-            "Hypothesis's example database in a directory or in Redis shared by many machines."
-        ),
-    )
+HELP = "a long campaign on the FIXED machines: HypoFuzz or Hypothesis workers, every core"
+DESCRIPTION = """Run the FIXED stateful machines for as long as you like, on every core, with
+Hypothesis's example database in a directory or in Redis shared by many machines."""
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = add_command(subparsers, "fuzz", HELP, DESCRIPTION)
     parser.add_argument("--engine", choices=["hypofuzz", "workers"], default="hypofuzz")
     parser.add_argument(
         "-n",
@@ -101,8 +99,7 @@ def _check_redis(url: str | None, err: TextIO) -> bool:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    out, err = standard_streams(out, err)
     if not _check_redis(args.redis, err):
         return ExitCode.USAGE
     if args.worker is not None:

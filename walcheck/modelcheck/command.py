@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
 from typing import TextIO
 
 import model as m
 from model.format import PAYLOAD_LEN_MAX
+from walcheck.arguments import Subparsers, add_command, add_json_and_quiet, at_least, standard_streams
 from walcheck.exitcodes import ExitCode
 from walcheck.modelcheck.configurations import CONFIGURATIONS, CONFIGURATIONS_BY_NAME, Configuration
 from walcheck.modelcheck.report import ExploreReport, matches_catalogue, render
 from walcheck.modelcheck.search import DEFAULT_MAX_STATES, explore
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum``."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -62,7 +49,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-configs", action="store_true", help="list the named configurations and exit")
     parser.add_argument(
         "--region-size",
-        type=_at_least(1),
+        type=at_least(1),
         action="append",
         metavar="BYTES",
         help="explore from this region size instead of the named configurations; repeatable",
@@ -82,44 +69,42 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-region",
-        type=_at_least(1),
+        type=at_least(1),
         default=None,
         help="with --region-size: growth doubles the region up to this size (default: no growth)",
     )
     parser.add_argument(
         "--depth",
-        type=_at_least(0),
+        type=at_least(0),
         default=None,
         help="operations after create-and-open (default: each configuration's own; 6 with --region-size)",
     )
     parser.add_argument(
         "--max-states",
-        type=_at_least(1),
+        type=at_least(1),
         default=DEFAULT_MAX_STATES,
         help=f"stop a configuration after this many distinct states (default: {DEFAULT_MAX_STATES:,})",
     )
     parser.add_argument("--no-crashes", action="store_true", help="explore without crashes")
-    parser.add_argument("--json", action="store_true", help="print the reports as JSON on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_and_quiet(parser, "reports")
 
 
-DESCRIPTION = (
-    "Bounded exhaustive exploration of the model, as a model checker does it: every sequence of "
-    "operations (appends of a few payload sizes, commit, reopen, pending_records, records_after, "
-    "flush, batch mode, growth, process kill, every power-loss image, crashes inside a commit) up to "
-    "a depth, from small starting configurations, breadth first so that each counterexample is a "
-    "shortest one. Prints the number of distinct states, the bound reached, and the trace of every "
-    "broken guarantee, mapped to spec/defects.md. Exit 0: the result matches the catalogue (FIXED: "
-    "nothing broken; ORIGINAL: only catalogued defects, and each configuration's expected ones); "
-    "1: it does not; 2: bad usage."
-)
+DESCRIPTION = """Bounded exhaustive exploration of the model, as a model checker does it: every sequence of
+operations (appends of a few payload sizes, commit, reopen, pending_records, records_after,
+flush, batch mode, growth, process kill, every power-loss image, crashes inside a commit) up to
+a depth, from small starting configurations, breadth first so that each counterexample is a
+shortest one. Prints the number of distinct states, the bound reached, and the trace of every
+broken guarantee, mapped to spec/defects.md. Exit 0: the result matches the catalogue (FIXED:
+nothing broken; ORIGINAL: only catalogued defects, and each configuration's expected ones);
+1: it does not; 2: bad usage."""
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+HELP = "bounded breadth-first exhaustive exploration of the model"
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``explore`` to ``walcheck``'s subcommands; ``run`` executes it."""
-    parser = subparsers.add_parser(
-        "explore", help="bounded breadth-first exhaustive exploration of the model", description=DESCRIPTION
-    )
+    parser = add_command(subparsers, "explore", HELP, DESCRIPTION)
     _add_arguments(parser)
     return parser
 
@@ -172,8 +157,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    out, err = standard_streams(out, err)
     if args.list_configs:
         for config in CONFIGURATIONS:
             expects = ", ".join(sorted(config.expects))

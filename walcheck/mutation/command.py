@@ -10,42 +10,31 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import math
-import sys
 from pathlib import Path
 from typing import TextIO
 
-from walcheck.arguments import positive_float, positive_int
+from walcheck.arguments import (
+    Subparsers,
+    add_command,
+    non_negative_int,
+    percentage,
+    positive_float,
+    positive_int,
+    standard_streams,
+)
 from walcheck.exitcodes import ExitCode
 
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _percent(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage from 0 to 100, got {text}")
-    return value
+HELP = "the mutation score of `pytest -k stateful` (Cosmic Ray), per file"
+DESCRIPTION = """Make Cosmic Ray's mutants of model/, reference/ and the caller layer, run a seeded
+sample of them, each in a copy of the project, against `pytest -k stateful` on a
+fast derandomised Hypothesis profile, and print the score per file. Survivors listed
+in spec/mutants.md as equivalent count apart."""
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "mutate",
-        help="the mutation score of `pytest -k stateful` (Cosmic Ray), per file",
-        description=(
-            "Make Cosmic Ray's mutants of model/, reference/ and the caller layer, run a seeded "
-            "sample of them, each in a copy of the project, against `pytest -k stateful` on a "
-            "fast derandomised Hypothesis profile, and print the score per file. Survivors listed "
-            "in spec/mutants.md as equivalent count apart."
-        ),
-    )
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = add_command(subparsers, "mutate", HELP, DESCRIPTION)
     parser.add_argument("--sample", type=positive_int, default=40, help="mutants to run (default: 40)")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of the sample (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample (default: 0)")
     parser.add_argument(
         "--file",
         dest="files",
@@ -66,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--timeout", type=positive_float, default=None, help="seconds a mutant may run")
     parser.add_argument(
-        "--min-score", type=_percent, default=98.0, help="exit 1 below this score (default: 98)"
+        "--min-score", type=percentage, default=98.0, help="exit 1 below this score (default: 98)"
     )
     parser.add_argument("--session", type=Path, help="keep Cosmic Ray's session database here")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every mutant's outcome here")
@@ -75,8 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    out, err = standard_streams(out, err)
     if importlib.util.find_spec("cosmic_ray") is None:
         print("walcheck mutate: Cosmic Ray is not installed: pip install -e '.[mutation]'", file=err)
         return ExitCode.USAGE

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TextIO
 
 import model as m
-from walcheck.arguments import positive_float, positive_int
+from walcheck import arguments
 from walcheck.exitcodes import ExitCode
 from walcheck.sidebyside.hunts import DEFECT_HUNTS, CampaignReport, run_campaign
 
+HELP = "run the stateful campaign (model vs reference) and print a summary"
+DESCRIPTION = """Run the stateful machines: the model and the file-backed reference side by side,
+every state variable compared after every step, and an independent oracle checking
+the guarantees of spec/semantics.md S6. With --design original, hunt each defect
+catalogued in spec/defects.md and show its shrunk counterexample."""
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    check = subparsers.add_parser(
-        "check",
-        help="run the stateful campaign (model vs reference) and print a summary",
-        description=(
-            "Run the stateful machines: the model and the file-backed reference side by side, "
-            "every state variable compared after every step, and an independent oracle checking "
-            "the guarantees of spec/semantics.md S6. With --design original, hunt each defect "
-            "catalogued in spec/defects.md and show its shrunk counterexample."
-        ),
-    )
+
+def add_parser(subparsers: arguments.Subparsers) -> argparse.ArgumentParser:
+    check = arguments.add_command(subparsers, "check", HELP, DESCRIPTION)
     check.add_argument(
         "--design",
         choices=[d.value for d in m.Design],
@@ -32,26 +28,26 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     check.add_argument(
         "--examples",
-        type=positive_int,
+        type=arguments.positive_int,
         default=1000,
         help="examples (state machine runs) in all (default: 1000)",
     )
     check.add_argument(
         "--seconds",
-        type=positive_float,
+        type=arguments.positive_float,
         default=None,
         help="stop starting new examples after this many seconds",
     )
-    check.add_argument("--steps", type=positive_int, default=40, help="steps per example (default: 40)")
+    check.add_argument(
+        "--steps", type=arguments.positive_int, default=40, help="steps per example (default: 40)"
+    )
     check.add_argument("--seed", type=int, default=None, help="seed for a reproducible run")
-    check.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    check.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    arguments.add_json_and_quiet(check, "summary")
     return check
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    out, err = arguments.standard_streams(out, err)
     design = m.Design(args.design)
     tty = err.isatty()
 

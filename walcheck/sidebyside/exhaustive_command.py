@@ -4,33 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TextIO
 
 import model as m
+from walcheck.arguments import Subparsers, add_command, add_json_and_quiet, standard_streams
 from walcheck.exitcodes import ExitCode
 from walcheck.sidebyside.exhaustive import run_exhaustive
 
+HELP = "crash short traces at every storage call and recover every crash image"
+DESCRIPTION = """Exhaustive crash checking (spec/faults.md): for each built-in short trace, crash at
+every storage call and recover every power-loss and torn-write image, not a sample.
+FIXED must recover every acknowledged record from all of them."""
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    exhaustive = subparsers.add_parser(
-        "exhaustive",
-        help="crash short traces at every storage call and recover every crash image",
-        description=(
-            "Exhaustive crash checking (spec/faults.md): for each built-in short trace, crash at "
-            "every storage call and recover every power-loss and torn-write image, not a sample. "
-            "FIXED must recover every acknowledged record from all of them."
-        ),
-    )
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    exhaustive = add_command(subparsers, "exhaustive", HELP, DESCRIPTION)
     exhaustive.add_argument("--design", choices=[d.value for d in m.Design], default="fixed")
-    exhaustive.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    exhaustive.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_and_quiet(exhaustive, "report")
     return exhaustive
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    out, err = standard_streams(out, err)
     design = m.Design(args.design)
 
     def progress(trace: str, done: int, total: int) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from walcheck.arguments import Subparsers, add_command
 from walcheck.exitcodes import ExitCode, error_object
 from walcheck.real.inspect.render import Selection, as_json, render
 from walcheck.real.inspect.report import (
@@ -48,22 +49,20 @@ def records_argument(text: str) -> tuple[int | None, int | None]:
     return first, last
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "inspect",
-        help="show a .mv2 file's WAL and what memvid and the reference would each recover",
-        description=(
-            "Read a .mv2 file (never writing it, taking no lock, reading only its header and its WAL "
-            "region): every entry of the log with its checksum, where and why the log ends, every "
-            "intact entry past the end, evidence that acknowledged records were lost and the defect "
-            "that explains it, the space used against memvid's 75%% checkpoint threshold, what memvid's "
-            "code and the reference would do on open (read-only and for writing, both recovery modes), "
-            "and what memvid's doctor would do to the file. With --region-size and "
-            "--checkpoint-sequence, read a bare WAL region instead of the one the MV2 header names. "
-            "Exit 0: healthy; 1: a finding; 2: bad usage or a file that cannot be read. "
-            "The JSON report's schema: spec/inspect.md."
-        ),
-    )
+HELP = "show a .mv2 file's WAL and what memvid and the reference would each recover"
+DESCRIPTION = """Read a .mv2 file (never writing it, taking no lock, reading only its header and its WAL
+region): every entry of the log with its checksum, where and why the log ends, every
+intact entry past the end, evidence that acknowledged records were lost and the defect
+that explains it, the space used against memvid's 75%% checkpoint threshold, what memvid's
+code and the reference would do on open (read-only and for writing, both recovery modes),
+and what memvid's doctor would do to the file. With --region-size and
+--checkpoint-sequence, read a bare WAL region instead of the one the MV2 header names.
+Exit 0: healthy; 1: a finding; 2: bad usage or a file that cannot be read.
+The JSON report's schema: spec/inspect.md."""
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = add_command(subparsers, "inspect", HELP, DESCRIPTION)
     parser.add_argument("file", type=Path, help="the .mv2 file, or a file holding a bare WAL region")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (spec/inspect.md I10)")
     parser.add_argument("--dump", action="store_true", help="hex dump of each listed entry's payload")

@@ -7,23 +7,21 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from walcheck.arguments import positive_int
+from walcheck.arguments import Subparsers, add_command, positive_int
 from walcheck.exitcodes import ExitCode
 from walcheck.real.killtest.campaign import run_kill_campaign
 from walcheck.real.killtest.writer import MODES
 
+HELP = "SIGKILL a real writer process many times and check every file it leaves"
+DESCRIPTION = """The SIGKILL campaign (spec/faults.md): start a writer doing memvid-like work on a real
+file, kill it with SIGKILL at a random moment, recover the file and check every
+acknowledged record (G1, G2, G4, G5); KILLS lives in all, about half of them continuing
+the previous life's file. Exit 0: nothing lost, every file opened."""
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "kill",
-        help="SIGKILL a real writer process many times and check every file it leaves",
-        description=(
-            "The SIGKILL campaign (spec/faults.md): start a writer doing memvid-like work on a real "
-            "file, kill it with SIGKILL at a random moment, recover the file and check every "
-            "acknowledged record (G1, G2, G4, G5); KILLS lives in all, about half of them continuing "
-            "the previous life's file. Exit 0: nothing lost, every file opened."
-        ),
-        epilog="example: walcheck kill /tmp/kills 1000 777 sync",
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = add_command(
+        subparsers, "kill", HELP, DESCRIPTION, epilog="example: walcheck kill /tmp/kills 1000 777 sync"
     )
     parser.add_argument("directory", type=Path, help="where the files go (created if missing)")
     parser.add_argument("kills", type=positive_int, help="how many writer lives to kill")

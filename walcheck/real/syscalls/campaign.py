@@ -12,6 +12,7 @@ recovery returned.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -20,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from walcheck import figures
 from walcheck.real.syscalls.expectations import Expectation, Reader
@@ -113,6 +115,18 @@ class CrashReport:
             shown = ", ".join(f"{o} {n:,}" for o, n in sorted(broken.items())) or "none broken"
             lines.append(f"  {reader}: ok {self.count(reader, 'ok'):,}; {shown}")
         return "\n".join(lines)
+
+    def write(self, out: TextIO, *, as_json: bool, show_measured: bool = False) -> None:
+        """The report on ``out``: as JSON, or the summary and every promised
+        failure (with ``show_measured``, the measured ones too, marked so)."""
+        if as_json:
+            json.dump(self.as_json(), out, indent=2)
+            out.write("\n")
+            return
+        out.write(self.render() + "\n")
+        for failure in self.failures:
+            if failure.promised or show_measured:
+                out.write(failure.render() + ("" if failure.promised else " (measured, not promised)") + "\n")
 
     def as_json(self) -> dict[str, object]:
         return {

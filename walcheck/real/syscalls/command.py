@@ -21,7 +21,6 @@ usage or a program that cannot be recorded.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from walcheck.arguments import Subparsers, add_command, positive_int, standard_streams
 from walcheck.exitcodes import ExitCode, refuse
 from walcheck.real.syscalls.campaign import (
     DEFAULT_EXHAUSTIVE_LIMIT,
@@ -49,19 +49,12 @@ DIRECTORY_VARIABLE = "WALCHECK_DIR"
 READERS = ("reference", "caller", "memvid")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+HELP = "record a program's file-system calls and check every crash state they allow"
+DESCRIPTION = (__doc__ or "").split("\n\n")[0]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "crashes",
-        help="record a program's file-system calls and check every crash state they allow",
-        description=(__doc__ or "").split("\n\n")[0],
-    )
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = add_command(subparsers, "crashes", HELP, DESCRIPTION)
     configure(parser)
     return parser
 
@@ -69,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     parser.add_argument("--seed", type=int, default=0, help="the sampling seed (PM9; default 0)")
-    parser.add_argument("--max-states", type=_positive, default=None, help="stop after this many states")
+    parser.add_argument("--max-states", type=positive_int, default=None, help="stop after this many states")
     parser.add_argument(
         "--samples",
         type=int,
@@ -101,8 +94,7 @@ def _readers(kind: str, file: str, memvid: MemvidReaderProcess) -> list[Reader]:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    out, err = standard_streams(out, err)
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -151,14 +143,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             )
         finally:
             memvid.close()
-    if args.json:
-        json.dump(report.as_json(), out, indent=2)
-        out.write("\n")
-    else:
-        out.write(report.render() + "\n")
-        for failure in report.failures:
-            if failure.promised or args.show_measured:
-                out.write(failure.render() + ("" if failure.promised else " (measured, not promised)") + "\n")
+    report.write(out, as_json=args.json, show_measured=args.show_measured)
     return ExitCode.FINDING if report.promised_failures() else ExitCode.OK
 
 

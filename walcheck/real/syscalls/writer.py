@@ -37,7 +37,7 @@ import argparse
 import os
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reference import (
     CheckpointFailed,
@@ -75,6 +75,42 @@ def payload(rng: random.Random, n: int) -> bytes:
     return (f"{n}:".encode() + rng.randbytes(length))[:length]
 
 
+def _work(
+    rng: random.Random,
+    report: Reporter,
+    mode: str,
+    appends: int,
+    append: Callable[[bytes], int],
+    begin_batch: Callable[[], object],
+    end_batch: Callable[[], None],
+    commit: Callable[[], None],
+) -> None:
+    """The writer's work, the same through the WAL and through the caller layer:
+    groups of up to COMMIT_EVERY_MAX appends (batches of up to BATCH_SIZE_MAX in
+    batch mode, each ended by a flush), each group followed by a commit; every
+    payload reported before its append, every sequence after it."""
+    n = 0
+    while n < appends:
+        for _ in range(rng.randint(1, COMMIT_EVERY_MAX)):
+            if n >= appends:
+                break
+            if mode == "sync":
+                data = payload(rng, n)
+                report(f"begin {data.hex()}")
+                report(f"append {append(data)} synced")
+                n += 1
+            else:
+                begin_batch()
+                for _ in range(min(rng.randint(1, BATCH_SIZE_MAX), appends - n)):
+                    data = payload(rng, n)
+                    report(f"begin {data.hex()}")
+                    report(f"append {append(data)} unsynced")
+                    n += 1
+                end_batch()
+                report("flush")
+        commit()
+
+
 def run(path: str, *, design: Design, mode: str, appends: int, seed: int, region: int, cap: int) -> None:
     report = Reporter()
     rng = random.Random(seed)
@@ -110,27 +146,11 @@ def run(path: str, *, design: Design, mode: str, appends: int, seed: int, region
         applied = commit(wal, storage, header)
         report("commit " + ",".join(str(record.sequence) for record in applied))
 
-    n = 0
-    while n < appends:
-        for _ in range(rng.randint(1, COMMIT_EVERY_MAX)):
-            if n >= appends:
-                break
-            if mode == "sync":
-                data = payload(rng, n)
-                report(f"begin {data.hex()}")
-                report(f"append {append(data)} synced")
-                n += 1
-            else:
-                wal.set_skip_sync(True)
-                for _ in range(min(rng.randint(1, BATCH_SIZE_MAX), appends - n)):
-                    data = payload(rng, n)
-                    report(f"begin {data.hex()}")
-                    report(f"append {append(data)} unsynced")
-                    n += 1
-                wal.flush()
-                report("flush")
-                wal.set_skip_sync(False)
-        do_commit()
+    def end_batch() -> None:
+        wal.flush()
+        wal.set_skip_sync(False)  # a flag: no call between the flush and its report
+
+    _work(rng, report, mode, appends, append, lambda: wal.set_skip_sync(True), end_batch, do_commit)
     storage.close()
 
 
@@ -148,27 +168,11 @@ def run_caller(path: str, *, design: Design, mode: str, appends: int, seed: int,
             report(f"grow {memory.header.wal_size}")
         return sequence
 
-    n = 0
-    while n < appends:
-        for _ in range(rng.randint(1, COMMIT_EVERY_MAX)):
-            if n >= appends:
-                break
-            if mode == "sync":
-                data = payload(rng, n)
-                report(f"begin {data.hex()}")
-                report(f"append {put(data)} synced")
-                n += 1
-            else:
-                memory.begin_batch()
-                for _ in range(min(rng.randint(1, BATCH_SIZE_MAX), appends - n)):
-                    data = payload(rng, n)
-                    report(f"begin {data.hex()}")
-                    report(f"append {put(data)} unsynced")
-                    n += 1
-                memory.end_batch()
-                report("flush")
+    def commit() -> None:
         memory.commit()
         report("note committed")
+
+    _work(rng, report, mode, appends, put, memory.begin_batch, memory.end_batch, commit)
     memory.close()
 
 
