@@ -392,6 +392,8 @@ def salvage(region: Region, wal_sequence: int) -> list[Record]:
     last = wal_sequence
     cursor = 0
     while cursor + ENTRY_HEADER_SIZE <= region.size:
+        # Alike reference/caller.py's walk on purpose: the model and the reference are
+        # written apart, so that comparing them means something.
         entry = entry_at(region, cursor)
         if entry is None:
             break

@@ -300,6 +300,8 @@ def proven_durable(region: Region, position: int, previous: int | None, checkpoi
     checkpointed; and where only checkpointed records follow, ending the log
     loses nothing the WAL still owes.
     """
+    # The same lines as reference/wal.py's _proven_durable, on purpose: model and
+    # reference are written apart from the spec, so that comparing them means something.
     expected = None if previous is None else previous + 2
     while position + ENTRY_HEADER_SIZE <= region.size:
         entry = entry_at(region, position)
@@ -546,6 +548,8 @@ def record_checkpoint(state: State) -> Outcome[None]:
     post: isinstance(__return__[1], WalError) or __return__[0].wal.checkpoint_sequence == state.wal.sequence
     post: isinstance(__return__[1], WalError) or __return__[0].caller_header.wal_sequence == state.wal.sequence
     """
+    # tests/crosshair_targets/checkpoint_keeps_pending.py restates this body on purpose,
+    # with a planted bug, for CrossHair's self-test.
     wal = _open(state)
     if wal.read_only:
         return state, WalError(ErrorKind.LOCK, REASON_READ_ONLY)

@@ -17,7 +17,7 @@ import blake3
 
 from reference.errors import CheckpointFailed, WalCorruption, WalError, WalIoError
 from reference.header import Header, read_header, write_header
-from reference.mv2 import REASONS_THAT_GROW, WAL_SIZE_TINY, create_mv2, grow_region, grown_size
+from reference.mv2 import REASONS_THAT_GROW, WAL_SIZE_TINY, create_mv2, grow_region, grown_size, write_zeros
 from reference.storage import Directory, Storage
 from reference.wal import ENTRY_HEADER_SIZE, Design, EmbeddedWal, WalRecord, _entry_at, _Invalid
 
@@ -85,15 +85,7 @@ def copy_file(source: Storage, target: Storage, *, moved_from: int | None = None
         target.write_at(cursor + shift, chunk)
         cursor += len(chunk)
     if moved_from is not None:
-        _write_zeros(target, moved_from, growth)
-
-
-def _write_zeros(storage: Storage, offset: int, length: int) -> None:
-    while length > 0:
-        chunk = min(length, _COPY_CHUNK)
-        storage.write_at(offset, bytes(chunk))
-        offset += chunk
-        length -= chunk
+        write_zeros(target, moved_from, growth)
 
 
 # What a commit does with the records it applies: by default the frame store
@@ -334,7 +326,7 @@ def doctor(directory: Directory, *, design: Design = Design.FIXED, apply: Apply 
         EmbeddedWal.open(storage, header, design=Design.ORIGINAL).pending_records()
     except (WalCorruption, WalIoError):
         # try_recover_from_wal_corruption: zero, header 0/0, one sync (M2, M3).
-        _write_zeros(storage, header.wal_offset, header.wal_size)
+        write_zeros(storage, header.wal_offset, header.wal_size)
         header.wal_checkpoint_pos = 0
         header.wal_sequence = 0
         write_header(storage, header)
@@ -342,7 +334,7 @@ def doctor(directory: Directory, *, design: Design = Design.FIXED, apply: Apply 
     _close(storage)
     memory = Memory.open(directory, design=Design.ORIGINAL, apply=apply)
     # reset_wal, at the end of every repair: zero, sync, header 0/0, sync.
-    _write_zeros(memory.storage, memory.header.wal_offset, memory.header.wal_size)
+    write_zeros(memory.storage, memory.header.wal_offset, memory.header.wal_size)
     memory.storage.sync()
     memory.header.wal_checkpoint_pos = 0
     memory.header.wal_sequence = 0
@@ -361,6 +353,8 @@ def salvage(region: bytes, wal_sequence: int) -> list[WalRecord]:
     last = wal_sequence
     cursor = 0
     while cursor + ENTRY_HEADER_SIZE <= len(view):
+        # Alike model/caller.py's walk on purpose: the model and the reference are
+        # written apart, so that comparing them means something.
         entry = _entry_at(view, cursor)
         if entry is None:
             break
@@ -385,7 +379,7 @@ def _fixed_doctor(directory: Directory, apply: Apply) -> Memory:
 
     def build(temp: Storage) -> None:
         copy_file(storage, temp)
-        _write_zeros(temp, header.wal_offset, header.wal_size)
+        write_zeros(temp, header.wal_offset, header.wal_size)
         apply(temp, repaired, records)
         repaired.wal_checkpoint_pos = 0
         # DIVERGENCE M3: the sequence never goes back.

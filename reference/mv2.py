@@ -25,7 +25,7 @@ def create_mv2(storage: Storage, wal_size: int = WAL_SIZE_TINY, *, wal_sequence:
     """S3.1: header with an empty checkpoint, then a zeroed region (memvid's set_len)."""
     header = Header(wal_size=wal_size, footer_offset=WAL_OFFSET + wal_size, wal_sequence=wal_sequence)
     write_header(storage, header)
-    _write_zeros(storage, WAL_OFFSET, wal_size)
+    write_zeros(storage, WAL_OFFSET, wal_size)
     storage.sync()
     return header
 
@@ -72,7 +72,7 @@ def grow_region(storage: Storage, header: Header, new_size: int, *, memvid_order
         start = max(old_end, cursor - _COPY_CHUNK)
         storage.write_at(start + growth, storage.read_at(start, cursor - start))
         cursor = start
-    _write_zeros(storage, old_end, growth)
+    write_zeros(storage, old_end, growth)
     # spec/persistence.md PM4, PM12: the moved bytes, the zeros and the file's new
     # size must be durable before the header that names the larger region; one
     # sync after both (memvid's order) lets a power loss keep the header and not
@@ -96,7 +96,8 @@ def grown_size(current: int, entry_size: int) -> int:
     return size
 
 
-def _write_zeros(storage: Storage, offset: int, length: int) -> None:
+def write_zeros(storage: Storage, offset: int, length: int) -> None:
+    """Zeros over ``length`` bytes at ``offset``, a MiB at a time (the caller layer's too)."""
     while length > 0:
         chunk = min(length, _COPY_CHUNK)
         storage.write_at(offset, bytes(chunk))

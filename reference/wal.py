@@ -201,6 +201,8 @@ def _proven_durable(view: memoryview, position: int, previous: int | None, check
     after it continue that sequence, each intact, up to a pending one that
     carries the mark: every byte before that one was durable when it was
     written."""
+    # The same lines as model/wal.py's proof, on purpose: model and reference are
+    # written apart from the spec, so that comparing them means something.
     expected = None if previous is None else previous + 2
     while position + ENTRY_HEADER_SIZE <= len(view):
         entry = _entry_at(view, position)
@@ -313,6 +315,7 @@ class EmbeddedWal:
     ) -> EmbeddedWal:
         return cls._open(storage, header, read_only=False, design=design, recovery=recovery)
 
+    # open and open_read_only: memvid's two constructors, alike on purpose (its API).
     @classmethod
     def open_read_only(
         cls,

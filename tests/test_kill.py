@@ -206,15 +206,18 @@ def test_check_file_reports_a_truncated_file_as_unopenable(tmp_path: Path) -> No
     assert result.error is not None and "WalIoError" in result.error
 
 
+def _file_with(path: Path, payloads: list[bytes]) -> list[int]:
+    """A new MV2 file whose WAL holds ``payloads``, appended in order: their sequences."""
+    with FileStorage(path, create=True) as storage:
+        wal = EmbeddedWal.open(storage, create_mv2(storage, INITIAL_REGION_SIZE))
+        return [wal.append_entry(payload) for payload in payloads]
+
+
 def test_check_file_reports_a_payload_the_writer_never_appended(tmp_path: Path) -> None:
     path = tmp_path / "foreign.mv2"
     seed = 11
-    with FileStorage(path, create=True) as storage:
-        header = create_mv2(storage, INITIAL_REGION_SIZE)
-        wal = EmbeddedWal.open(storage, header)
-        first = wal.append_entry(payload_for(0, seed))
-        # Appended by someone else: not payload_for(1, seed).
-        second = wal.append_entry(b"not the writer's payload")
+    # The second appended by someone else: not payload_for(1, seed).
+    first, second = _file_with(path, [payload_for(0, seed), b"not the writer's payload"])
     result = check_file(path, {first: 0}, 0, seed, openings=[Opening(0, 0, 0)])
     assert list(result.wrong_payloads) == [second]
     assert not result.ok
@@ -223,10 +226,7 @@ def test_check_file_reports_a_payload_the_writer_never_appended(tmp_path: Path) 
 def test_check_file_reports_an_acknowledged_record_with_the_wrong_payload(tmp_path: Path) -> None:
     path = tmp_path / "swapped.mv2"
     seed = 12
-    with FileStorage(path, create=True) as storage:
-        header = create_mv2(storage, INITIAL_REGION_SIZE)
-        wal = EmbeddedWal.open(storage, header)
-        sequence = wal.append_entry(payload_for(FIRST_N_STRIDE + 1, seed))
+    [sequence] = _file_with(path, [payload_for(FIRST_N_STRIDE + 1, seed)])
     # The writer said it acknowledged n = 0 with that sequence.
     result = check_file(path, {sequence: 0}, 0, seed)
     assert list(result.wrong_payloads) == [sequence]
@@ -278,3 +278,24 @@ def test_check_file_excuses_only_committed_records(tmp_path: Path) -> None:
     assert check_file(path, {sequence: 0}, sequence, seed).ok
     assert check_file(path, {sequence: 0}, 0, seed, applied={sequence}).ok
     assert check_file(path, {sequence: 0}, 0, seed).lost == (sequence,)
+
+
+def test_a_life_that_opens_below_an_acknowledged_record_has_lost_it(tmp_path: Path) -> None:
+    # Life 0 is told sequences 1 and 2; life 1's open finds the log ending at 1
+    # (record 2 gone) and issues 2 again, for its own payload, which the file
+    # then holds. Every record in the file is right; the loss shows only in the
+    # order of the reports, which the oracle's multi-life model keeps (G1).
+    seed = 15
+    path = tmp_path / "reissued.mv2"
+    assert _file_with(path, [payload_for(0, seed), payload_for(FIRST_N_STRIDE, seed)]) == [1, 2]
+    log = WriterLog()
+    log.take(b"OPEN 0 0 0\nACK 1 0\nACK 2 1\n")
+    log.take(f"OPEN 0 1 {FIRST_N_STRIDE}\nACK 2 {FIRST_N_STRIDE}\n".encode())
+    result = log.check(path, seed)
+    assert result.opened and not result.wrong_payloads
+    assert result.lost == (2,), result.describe()
+    # Had life 0 been killed before it was told 2, the same file is right.
+    honest = WriterLog()
+    honest.take(b"OPEN 0 0 0\nACK 1 0\n")
+    honest.take(f"OPEN 0 1 {FIRST_N_STRIDE}\nACK 2 {FIRST_N_STRIDE}\n".encode())
+    assert honest.check(path, seed).ok, honest.check(path, seed).describe()

@@ -248,22 +248,15 @@ def test_memvids_in_place_growth_leaves_a_header_past_the_end_of_the_file(tmp_pa
     assert "failed to fill whole buffer" in failures[0].returned, shown
 
 
+# The syscall writer as `walcheck crashes` runs it: its file in the fresh directory.
+WRITER_IN_DIR = (sys.executable, "-m", "walcheck.real.syscalls.writer", "{dir}/wal.mv2")
+
+
 @needs_strace
 def test_the_crashes_command_prints_a_failure_with_its_trace(capsys: pytest.CaptureFixture[str]) -> None:
     """M4 (memvid's growth) through the command: exit 1, and the failure with its crash point,
     the calls kept and dropped, and what recovery returned."""
-    argv = [
-        sys.executable,
-        "-m",
-        "walcheck.real.syscalls.writer",
-        "{dir}/wal.mv2",
-        "--appends",
-        "12",
-        "--seed",
-        "1",
-        "--design",
-        "original",
-    ]
+    argv = [*WRITER_IN_DIR, "--appends", "12", "--seed", "1", "--design", "original"]
     assert crashes_main(["--seed", "1", "--", *argv]) == 1
     out = capsys.readouterr().out
     assert "G5 broken for reference fixed tolerant, crash after" in out
@@ -275,16 +268,7 @@ def test_the_crashes_command_prints_a_failure_with_its_trace(capsys: pytest.Capt
 def test_the_crashes_command_passes_the_fixed_writer_and_speaks_json(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "walcheck.real.syscalls.writer",
-        "{dir}/wal.mv2",
-        "--appends",
-        "6",
-        "--cap",
-        "4096",
-    ]
+    argv = [*WRITER_IN_DIR, "--appends", "6", "--cap", "4096"]
     assert crashes_main(["--json", "--max-states", "200", "--", *argv]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["failures"] == [] or all(not f["promised"] for f in report["failures"])

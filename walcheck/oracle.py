@@ -8,7 +8,8 @@ checks the guarantees of spec/semantics.md S6.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -186,3 +187,131 @@ class Oracle:
         missing = [r for r in required if r not in returned]
         if missing:
             raise GuaranteeViolation("G1", f"records_after({after}) lost {_show(missing)}")
+
+
+# -- Many lives of one file ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Life:
+    """One process life of a file: it opened the log after ``last_sequence``,
+    and ``payload_of(sequence)`` is what it appended with a later sequence
+    (whether or not it lived to be told the sequence)."""
+
+    last_sequence: int
+    payload_of: Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the oracle found in the records one recovery returned."""
+
+    # Acknowledged, never applied by a returned commit, and not returned (G1).
+    lost: tuple[int, ...] = ()
+    # Returned with a payload no life appended with that sequence (G2).
+    wrong_payloads: tuple[int, ...] = ()
+    # Where the returned sequences do not increase by exactly one (G4).
+    sequence_errors: tuple[str, ...] = ()
+    # Returned records that were appended but never acknowledged (allowed).
+    unacknowledged_found: int = 0
+    acknowledged_checked: int = 0
+
+    def violations(self) -> list[GuaranteeViolation]:
+        found = []
+        if self.lost:
+            found.append(GuaranteeViolation("G1", f"lost acknowledged sequences {list(self.lost)}"))
+        if self.wrong_payloads:
+            found.append(GuaranteeViolation("G2", f"wrong payloads at sequences {list(self.wrong_payloads)}"))
+        if self.sequence_errors:
+            found.append(
+                GuaranteeViolation("G4", f"sequences not in succession: {list(self.sequence_errors)}")
+            )
+        return found
+
+
+@dataclass
+class Lives:
+    """The oracle across the lives of one file, each ended by a kill (the
+    SIGKILL campaign, walcheck/real/killtest): what every life was told,
+    carried across the restarts. ``Oracle`` follows one life append by append;
+    here the lives are known only from what they reported before they died:
+    the sequences acknowledged, the records returned commits applied, and, from
+    each life's opening, what it appended after the log it found.
+
+    A record is required in a recovery when it was acknowledged (S5.1) and no
+    returned commit applied it (S5): applied ones may be overwritten. A commit
+    whose report the kill cut off still counts when its checkpoint reached the
+    header (the next life opens above it): it applied everything at or below.
+    A life that opens below an acknowledged, unapplied record has lost it (G1),
+    even if that life then issues the sequence again."""
+
+    acknowledged: dict[int, bytes] = field(default_factory=dict)  # sequence -> payload
+    applied: set[int] = field(default_factory=set)
+    # Every sequence at or below this was applied by a commit whose report the
+    # kill cut off (what it applied was never itemised).
+    applied_through: int = 0
+    # The checkpoint of the last commit that returned.
+    reported_checkpoint: int = 0
+    lives: list[Life] = field(default_factory=list)
+    # Acknowledged, unapplied sequences a later life's open did not find.
+    lost_at_open: list[int] = field(default_factory=list)
+
+    def open_life(
+        self, durable_checkpoint: int, last_sequence: int, payload_of: Callable[[int], bytes]
+    ) -> None:
+        """A new life opened the file: its recovery found the log ending at
+        ``last_sequence``, the header's checkpoint at ``durable_checkpoint``."""
+        if durable_checkpoint > self.reported_checkpoint:
+            # A commit the kill interrupted after its header reached the file. A
+            # returned commit's checkpoint excuses nothing: a WAL that lost a
+            # record would still checkpoint past it; what it applied is itemised.
+            self.applied_through = max(self.applied_through, durable_checkpoint)
+        self.lost_at_open.extend(s for s in self.required() if s > last_sequence)
+        self.lives.append(Life(last_sequence, payload_of))
+
+    def on_acknowledged(self, sequence: int, payload: bytes) -> None:
+        self.acknowledged[sequence] = bytes(payload)
+
+    def on_commit(self, applied: Sequence[int], checkpoint: int) -> None:
+        """A commit returned: it applied ``applied`` and checkpointed at ``checkpoint``."""
+        self.applied.update(applied)
+        self.reported_checkpoint = max(self.reported_checkpoint, checkpoint)
+
+    def required(self) -> list[int]:
+        """The acknowledged sequences no commit applied: they must be recovered."""
+        return sorted(s for s in self.acknowledged if s > self.applied_through and s not in self.applied)
+
+    def _appended_with(self, sequence: int) -> bytes | None:
+        # The latest life that opened below this sequence appended it, if any did.
+        for life in reversed(self.lives):
+            if life.last_sequence < sequence:
+                return life.payload_of(sequence)
+        return None
+
+    def check_recovered(self, records: Sequence[tuple[int, bytes]]) -> Recovery:
+        """G1, G2 and G4 for the records one recovery of the file returned (all of
+        them, from the checkpoint on), with every failure found, not the first."""
+        recovered = dict(records)
+        required = self.required()
+        lost = sorted({*self.lost_at_open, *(s for s in required if s not in recovered)})
+        wrong_payloads = []
+        unacknowledged_found = 0
+        for sequence, payload in records:
+            expected = self.acknowledged.get(sequence)
+            if expected is None:
+                expected = self._appended_with(sequence)
+                unacknowledged_found += 1
+            if payload != expected:
+                wrong_payloads.append(sequence)
+        sequence_errors = tuple(
+            f"{earlier} then {later}"
+            for (earlier, _), (later, _) in itertools.pairwise(records)
+            if later != earlier + 1
+        )
+        return Recovery(
+            lost=tuple(lost),
+            wrong_payloads=tuple(wrong_payloads),
+            sequence_errors=sequence_errors,
+            unacknowledged_found=unacknowledged_found,
+            acknowledged_checked=len(required),
+        )

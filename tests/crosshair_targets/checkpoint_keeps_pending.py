@@ -25,6 +25,8 @@ def record_checkpoint(state: State) -> Outcome[None]:
     post: valid(__return__[0])
     post: isinstance(__return__[1], WalError) or __return__[0].wal.pending_bytes == 0
     """
+    # model.wal.record_checkpoint's body, restated on purpose with the bug planted
+    # (pending_bytes kept): CrossHair proves functions, so the mutant must be one.
     wal = _open(state)
     if wal.read_only:
         return state, WalError(ErrorKind.LOCK, REASON_READ_ONLY)

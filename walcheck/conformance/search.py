@@ -22,22 +22,6 @@ from walcheck.conformance.driver import DriverFailure, DriverProcess
 from walcheck.conformance.replay import ConformanceFailure, ReplayFigures, replay
 from walcheck.conformance.transcript import IMAGES_CONSIDERED, REGION_OFFSET, Json, transcript
 from walcheck.oracle import GuaranteeViolation
-from walcheck.trace import (
-    AppendNearLimit,
-    Commit,
-    Crash,
-    Flush,
-    Grow,
-    Pending,
-    RecordsAfter,
-    Reopen,
-    ShouldCheckpoint,
-    SkipSync,
-    Stats,
-    Step,
-    Trace,
-    Truncate,
-)
 
 # ---------------------------------------------------------------------------
 # Hypothesis-generated traces (P2.1)
@@ -61,30 +45,30 @@ def step_strategy(max_payload: int = 120) -> st.SearchStrategy[steps.Step]:
     ]
     return st.one_of(
         *appends,
-        st.just(Commit()),
-        st.builds(RecordsAfter, st.integers(0, 3)),
-        st.just(Pending()),
-        st.sampled_from([Stats(), ShouldCheckpoint()]),
-        st.builds(SkipSync, st.booleans()),
-        st.just(Flush()),
-        st.builds(Reopen, st.booleans()),
-        st.builds(Crash, st.booleans(), st.integers(0, IMAGES_CONSIDERED - 1)),
-        st.builds(Grow, st.integers(1, 200)),
+        st.just(steps.Commit()),
+        st.builds(steps.RecordsAfter, st.integers(0, 3)),
+        st.just(steps.Pending()),
+        st.sampled_from([steps.Stats(), steps.ShouldCheckpoint()]),
+        st.builds(steps.SkipSync, st.booleans()),
+        st.just(steps.Flush()),
+        st.builds(steps.Reopen, st.booleans()),
+        st.builds(steps.Crash, st.booleans(), st.integers(0, IMAGES_CONSIDERED - 1)),
+        st.builds(steps.Grow, st.integers(1, 200)),
         # F2.2, F4: entries within a few bytes of the region's size, either side.
-        st.builds(AppendNearLimit, st.integers(-3, 52)),
+        st.builds(steps.AppendNearLimit, st.integers(-3, 52)),
     )
 
 
-def _with_truncation(steps: tuple[Step, ...], cut: tuple[int, int] | None) -> tuple[Step, ...]:
+def _with_truncation(drawn: tuple[steps.Step, ...], cut: tuple[int, int] | None) -> tuple[steps.Step, ...]:
     """At most one Truncate (S3.2) per trace, in about one trace in six: it is
     damage, after which the oracle stops, so the rest keep their guarantees."""
     if cut is None:
-        return steps
-    at = cut[0] % (len(steps) + 1)
-    return (*steps[:at], Truncate(cut[1]), *steps[at:])
+        return drawn
+    at = cut[0] % (len(drawn) + 1)
+    return (*drawn[:at], steps.Truncate(cut[1]), *drawn[at:])
 
 
-def trace_strategy(max_steps: int = 30) -> st.SearchStrategy[Trace]:
+def trace_strategy(max_steps: int = 30) -> st.SearchStrategy[steps.Trace]:
     # About one trace in five or six: one_of picks among its alternatives evenly,
     # and these four "no truncation" ones are distinct strategies (one_of merges
     # equal ones). A tuple drawn and mapped to None instead shortened the step

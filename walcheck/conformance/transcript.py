@@ -31,24 +31,7 @@ from model.wal import DRIVER_STATE_FIELDS
 
 # Every kind of step, by name: the same list as vectors.py's, deliberately (one
 # turns each kind into requests, the other writes scenarios of each kind).
-from walcheck.trace import (
-    Append,
-    AppendNearLimit,
-    Commit,
-    Crash,
-    Flush,
-    Grow,
-    Pending,
-    Put,
-    RecordsAfter,
-    Reopen,
-    ShouldCheckpoint,
-    SkipSync,
-    Stats,
-    Step,
-    Trace,
-    Truncate,
-)
+from walcheck import trace as steps
 
 PROTOCOL = 1
 REGION_OFFSET = m.WAL_OFFSET
@@ -131,7 +114,7 @@ def _open_request(header: m.HeaderFields, read_only: bool, region_offset: int = 
 
 
 class _Transcriber:
-    def __init__(self, trace: Trace, design: m.Design) -> None:
+    def __init__(self, trace: steps.Trace, design: m.Design) -> None:
         self.state = m.initial_state(design, trace.region_size, wal_sequence=trace.checkpoint_sequence)
         self.offset = trace.region_offset
         self.events: list[Event] = [Rewrite(self.state.disk.region.to_bytes(), "create: a zeroed region")]
@@ -169,30 +152,30 @@ class _Transcriber:
         )
         return not isinstance(found, m.WalError)
 
-    def step(self, step: Step) -> None:
+    def step(self, step: steps.Step) -> None:
         """Apply one step. Steps that need an open WAL are skipped while none
         is (its open failed: the trace goes on at the next reopen or crash)."""
-        if self.state.wal is None and not isinstance(step, Reopen | Crash | Truncate):
+        if self.state.wal is None and not isinstance(step, steps.Reopen | steps.Crash | steps.Truncate):
             return
-        if isinstance(step, Append):
+        if isinstance(step, steps.Append):
             self.append(step.payload)
-        elif isinstance(step, AppendNearLimit):
+        elif isinstance(step, steps.AppendNearLimit):
             length = max(0, self.state.disk.header.wal_size - 2 * m.ENTRY_HEADER_SIZE + step.delta)
             self.append(bytes((index * 7 + step.delta) & 0xFF for index in range(length)))
-        elif isinstance(step, Truncate):
+        elif isinstance(step, steps.Truncate):
             self.truncate(step)
-        elif isinstance(step, Put):
+        elif isinstance(step, steps.Put):
             self.put(step.payload)
-        elif isinstance(step, Commit):
+        elif isinstance(step, steps.Commit):
             self.commit()
-        elif isinstance(step, RecordsAfter):
+        elif isinstance(step, steps.RecordsAfter):
             after = max(0, self.state.wal.sequence - step.below_sequence) if self.state.wal else 0
             self.state, found = m.records_after(self.state, after)
             response = _error(found) if isinstance(found, m.WalError) else _records(found)
             self.exchange({"op": "records_after", "sequence": after}, response)
-        elif isinstance(step, Pending):
+        elif isinstance(step, steps.Pending):
             self.pending()
-        elif isinstance(step, Stats):
+        elif isinstance(step, steps.Stats):
             stats = m.stats(self.state)
             self.exchange(
                 {"op": "stats"},
@@ -204,19 +187,19 @@ class _Transcriber:
                     "sequence": stats.sequence,
                 },
             )
-        elif isinstance(step, ShouldCheckpoint):
+        elif isinstance(step, steps.ShouldCheckpoint):
             self.exchange({"op": "should_checkpoint"}, {"ok": True, "value": m.should_checkpoint(self.state)})
-        elif isinstance(step, SkipSync):
+        elif isinstance(step, steps.SkipSync):
             self.state = m.set_skip_sync(self.state, step.skip)
             self.exchange({"op": "skip_sync", "skip": step.skip}, {"ok": True})
-        elif isinstance(step, Flush):
+        elif isinstance(step, steps.Flush):
             self.state = m.flush(self.state)
             self.exchange({"op": "flush"}, {"ok": True})
-        elif isinstance(step, Reopen):
+        elif isinstance(step, steps.Reopen):
             if self.state.wal is not None:
                 self.close()
             self.open(step.read_only, "reopen")
-        elif isinstance(step, Crash):
+        elif isinstance(step, steps.Crash):
             self.crash(step)
         else:
             self.grow(step)
@@ -229,7 +212,7 @@ class _Transcriber:
         self.exchange({"op": "append", "payload": payload.hex()}, response)
         return sequence if isinstance(sequence, m.WalError) else None
 
-    def truncate(self, step: Truncate) -> None:
+    def truncate(self, step: steps.Truncate) -> None:
         """S3.2: close, cut the file inside the region, open it again."""
         if self.state.wal is not None:
             self.close()
@@ -247,7 +230,7 @@ class _Transcriber:
         if refused is None or refused.reason not in caller.REASONS_THAT_GROW:
             return
         size = self.state.disk.header.wal_size
-        self.grow(Grow(caller.grown_size(size, m.ENTRY_HEADER_SIZE + len(payload)) - size))
+        self.grow(steps.Grow(caller.grown_size(size, m.ENTRY_HEADER_SIZE + len(payload)) - size))
         if self.state.wal is not None:
             self.append(payload)
 
@@ -277,7 +260,7 @@ class _Transcriber:
         }
         self.exchange({"op": "checkpoint"}, response, "commit")
 
-    def crash(self, step: Crash) -> None:
+    def crash(self, step: steps.Crash) -> None:
         if self.state.wal is not None:
             self.close()
         disk = self.state.disk
@@ -294,7 +277,7 @@ class _Transcriber:
         self.events.append(Rewrite(image.to_bytes(), note))
         self.open(False, "recover")
 
-    def grow(self, step: Grow) -> None:
+    def grow(self, step: steps.Grow) -> None:
         """memvid's growth (S3.11), as the model has it; the runner does the
         file's part (P2.4), so the events are: close, the grown region, open."""
         before = self.state
@@ -317,7 +300,7 @@ class _Transcriber:
             self.pending("reopen")
 
 
-def transcript(trace: Trace, design: m.Design) -> list[Event]:
+def transcript(trace: steps.Trace, design: m.Design) -> list[Event]:
     """What a conforming port answers to ``trace``, request by request."""
     transcriber = _Transcriber(trace, design)
     transcriber.open(False, "")

@@ -1,7 +1,9 @@
 """The checker of the SIGKILL campaign: a killed writer's file recovered
 read-only and checked against what the writer reported (spec S6: G1
 durability, G2 integrity, G4 succession, G5 openability; G7 counted, not
-enforced).
+enforced). What the lives reported is handed to the oracle's multi-life model
+(``walcheck.oracle.Lives``), which decides G1, G2 and G4; this module parses
+the reports, recovers the file, and checks G5 and G7 itself.
 
 A record is *applied* (S5.1) when a returned commit handed it over: APPLIED
 lines count once the COMMIT line after them is read. Every acknowledged record
@@ -11,8 +13,7 @@ because a WAL that lost a record would still checkpoint past it.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from reference import (
     WalError,
     read_header,
 )
+from walcheck.oracle import Life, Lives, Recovery
 from walcheck.real.killtest.writer import payload_for
 
 # -- The checker -----------------------------------------------------------------
@@ -41,20 +43,31 @@ class Opening:
         return self.first_n + (sequence - self.last_sequence - 1)
 
 
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """An ACK line: the writer was told ``sequence`` for its n-th append, and it is durable."""
+
+    sequence: int
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A COMMIT line: the commit returned, applying ``applied``, checkpointed at ``checkpoint``."""
+
+    applied: tuple[int, ...]
+    checkpoint: int
+
+
 @dataclass
 class WriterLog:
     """Everything the writers of one file reported, across all its lives."""
 
     acknowledged: dict[int, int] = field(default_factory=dict)  # sequence -> n
-    # Sequences a returned commit applied.
-    applied: set[int] = field(default_factory=set)
-    last_reported_commit: int = 0
-    # The checkpoint of a commit whose COMMIT line the kill cut off, as the next
-    # life found it in the header: what it applied was never itemised, so every
-    # acknowledged record at or below it is excused.
-    unreported_commit: int = 0
     _applying: list[int] = field(default_factory=list)
     openings: list[Opening] = field(default_factory=list)
+    # What the lives reported, in order, for the oracle.
+    _events: list[Opening | Acknowledged | Committed] = field(default_factory=list)
     commits: int = 0
     growths: int = 0
     wraps: int = 0
@@ -71,19 +84,17 @@ class WriterLog:
             if kind == "OPEN":
                 opening = Opening(*numbers)
                 self.openings.append(opening)
-                if opening.checkpoint_sequence > self.last_reported_commit:
-                    # Still a commit: its header reached the file before the kill.
-                    self.unreported_commit = max(self.unreported_commit, opening.checkpoint_sequence)
+                self._events.append(opening)
             elif kind == "ACK":
                 sequence, n = numbers
                 self.acknowledged[sequence] = n
+                self._events.append(Acknowledged(sequence, n))
             elif kind == "APPLIED":
                 first, last = numbers
                 self._applying.extend(range(first, last + 1))
             elif kind == "COMMIT":
-                self.applied.update(self._applying)
+                self._events.append(Committed(tuple(self._applying), numbers[0]))
                 self._applying.clear()
-                self.last_reported_commit = max(self.last_reported_commit, numbers[0])
                 self.commits += 1
             elif kind == "GROW":
                 self.growths += 1
@@ -95,17 +106,27 @@ class WriterLog:
 
     def required(self) -> list[int]:
         """The acknowledged sequences no returned commit applied: they must be in the file."""
-        return sorted(s for s in self.acknowledged if s > self.unreported_commit and s not in self.applied)
+        return self.oracle(seed=0).required()  # which, not what: any seed will do
+
+    def oracle(self, seed: int) -> Lives:
+        """The oracle, told everything the lives reported, in the order they did."""
+        lives = Lives()
+        for event in self._events:
+            if isinstance(event, Opening):
+                lives.open_life(event.checkpoint_sequence, event.last_sequence, _appends_of(event, seed))
+            elif isinstance(event, Acknowledged):
+                lives.on_acknowledged(event.sequence, payload_for(event.n, seed))
+            else:
+                lives.on_commit(event.applied, event.checkpoint)
+        return lives
 
     def check(self, path: Path, seed: int) -> CheckResult:
-        return check_file(
-            path,
-            self.acknowledged,
-            self.unreported_commit,
-            seed,
-            applied=self.applied,
-            openings=self.openings,
-        )
+        return check_lives(path, self.oracle(seed))
+
+
+def _appends_of(opening: Opening, seed: int) -> Callable[[int], bytes]:
+    """What the life that opened so appended with each later sequence."""
+    return lambda sequence: payload_for(opening.n_for(sequence), seed)
 
 
 @dataclass(frozen=True)
@@ -115,20 +136,33 @@ class CheckResult:
     opened: bool
     error: str | None
     records_found: int
-    acknowledged_checked: int
-    # Sequences: acknowledged and not applied, but not recovered.
-    lost: tuple[int, ...]
-    # Sequences whose payload is not the one the writer appended with that sequence.
-    wrong_payloads: tuple[int, ...]
-    # Descriptions of where the recovered sequences do not increase by exactly one.
-    sequence_errors: tuple[str, ...]
-    # Recovered records the writer appended but had not acknowledged when killed.
-    unacknowledged_found: int
     checkpoint_sequence: int | None
     # memvid's ORIGINAL code reading the same file: its error, or whether it
     # recovered exactly the records FIXED did.
     original_error: str | None
     original_agrees: bool
+    # What the oracle found in the records (nothing when the file did not open).
+    found: Recovery = field(default_factory=Recovery)
+
+    @property
+    def acknowledged_checked(self) -> int:
+        return self.found.acknowledged_checked
+
+    @property
+    def lost(self) -> tuple[int, ...]:
+        return self.found.lost
+
+    @property
+    def wrong_payloads(self) -> tuple[int, ...]:
+        return self.found.wrong_payloads
+
+    @property
+    def sequence_errors(self) -> tuple[str, ...]:
+        return self.found.sequence_errors
+
+    @property
+    def unacknowledged_found(self) -> int:
+        return self.found.unacknowledged_found
 
     @property
     def ok(self) -> bool:
@@ -168,17 +202,27 @@ def check_file(
     applied: Collection[int] = (),
     openings: Sequence[Opening] = (),
 ) -> CheckResult:
-    """Recover ``path`` read-only (the FIXED design) and check it against the
-    writer's reports: ``acknowledged`` maps sequence to n; records at or below
-    ``last_commit`` and those in ``applied`` were handed over by a returned
-    commit and need not be in the file any more; ``openings`` say which n every
-    sequence of each life carries (for records appended but not acknowledged).
+    """``check_lives`` on what a writer reported, given flat: ``acknowledged``
+    maps sequence to n (the payload is ``payload_for(n, seed)``); records at
+    or below ``last_commit`` and those in ``applied`` were handed over by a
+    commit and need not be in the file any more; ``openings`` say which n
+    every sequence of each life carries (for records appended but not
+    acknowledged). Without the order of the reports, no life's open is
+    checked for records it lost (``WriterLog.check`` has the order)."""
+    lives = Lives(
+        acknowledged={sequence: payload_for(n, seed) for sequence, n in acknowledged.items()},
+        applied=set(applied),
+        applied_through=last_commit,
+        lives=[Life(opening.last_sequence, _appends_of(opening, seed)) for opening in openings],
+    )
+    return check_lives(path, lives)
 
-    Every other acknowledged record must be recovered with
-    ``payload_for(n, seed)`` (G1); every recovered record must carry the payload
-    the writer appended with its sequence (G2); recovered sequences increase by
-    exactly one (G4, I4); the file must open (G5). memvid's ORIGINAL code reads
-    the file too, and whether it recovers the same records is recorded (G7)."""
+
+def check_lives(path: Path, lives: Lives) -> CheckResult:
+    """Recover ``path`` read-only (the FIXED design) and have the oracle check
+    the records against what the lives were told (G1, G2, G4); the file must
+    open (G5). memvid's ORIGINAL code reads the file too, and whether it
+    recovers the same records is recorded (G7)."""
     original_records: list[tuple[int, bytes]] | None = None
     original_error: str | None = None
     try:
@@ -188,59 +232,9 @@ def check_file(
     try:
         header, records = _recover(path, Design.FIXED)
     except (WalError, OSError) as error:
-        return CheckResult(
-            opened=False,
-            error=f"{type(error).__name__}: {error}",
-            records_found=0,
-            acknowledged_checked=0,
-            lost=(),
-            wrong_payloads=(),
-            sequence_errors=(),
-            unacknowledged_found=0,
-            checkpoint_sequence=None,
-            original_error=original_error,
-            original_agrees=original_records is None,
-        )
-
-    recovered = dict(records)
-    applied = set(applied)
-    required = sorted(s for s in acknowledged if s > last_commit and s not in applied)
-    lost = tuple(sequence for sequence in required if sequence not in recovered)
-
-    wrong_payloads: list[int] = []
-    unacknowledged_found = 0
-    for sequence, payload in records:
-        if sequence in acknowledged:
-            expected_n: int | None = acknowledged[sequence]
-        else:
-            expected_n = _n_from_openings(openings, sequence)
-            unacknowledged_found += 1
-        if expected_n is None or payload != payload_for(expected_n, seed):
-            wrong_payloads.append(sequence)
-
-    sequence_errors = tuple(
-        f"{earlier} then {later}"
-        for (earlier, _), (later, _) in itertools.pairwise(records)
-        if later != earlier + 1
-    )
+        unopened = f"{type(error).__name__}: {error}"
+        return CheckResult(False, unopened, 0, None, original_error, original_agrees=original_records is None)
     return CheckResult(
-        opened=True,
-        error=None,
-        records_found=len(records),
-        acknowledged_checked=len(required),
-        lost=lost,
-        wrong_payloads=tuple(wrong_payloads),
-        sequence_errors=sequence_errors,
-        unacknowledged_found=unacknowledged_found,
-        checkpoint_sequence=header.wal_sequence,
-        original_error=original_error,
-        original_agrees=original_records == records,
-    )
-
-
-def _n_from_openings(openings: Sequence[Opening], sequence: int) -> int | None:
-    # The latest life that opened below this sequence appended it, if anyone did.
-    for opening in reversed(openings):
-        if opening.last_sequence < sequence:
-            return opening.n_for(sequence)
-    return None
+        True, None, len(records), header.wal_sequence, original_error, original_records == records,
+        found=lives.check_recovered(records),
+    )  # fmt: skip

@@ -19,27 +19,37 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from reference import Design, EmbeddedWal, FileStorage, Recovery, WalError, read_header
+from reference import Design, EmbeddedWal, FileStorage, Header, Recovery, WalError, read_header
 from reference.caller import Memory, read_frames
 from reference.storage import FileDirectory
 from walcheck.real.syscalls.expectations import Reader, Records, Unopenable
 
 
-def _reference_open(file: str, design: Design, recovery: Recovery) -> Callable[[Path], tuple[Records, int]]:
+def _read_only(
+    file: str, read: Callable[[FileStorage, Header], tuple[Records, int]]
+) -> Callable[[Path], tuple[Records, int]]:
+    """A reader that opens ``file`` of the state read-only, without clearing a
+    legacy lock, and has ``read`` recover it; any failure is ``Unopenable``."""
+
     def open_state(directory: Path) -> tuple[Records, int]:
         path = directory / file
         if not path.is_file():
             raise Unopenable(f"{file} does not exist")
         try:
             with FileStorage(path, read_only=True) as storage:
-                header = read_header(storage, clear_legacy_lock=False)
-                wal = EmbeddedWal.open_read_only(storage, header, design=design, recovery=recovery)
-                records = [(r.sequence, r.payload) for r in wal.pending_records()]
+                return read(storage, read_header(storage, clear_legacy_lock=False))
         except (WalError, OSError) as error:
             raise Unopenable(f"{type(error).__name__}: {error}") from error
-        return records, header.wal_sequence
 
     return open_state
+
+
+def _reference_open(file: str, design: Design, recovery: Recovery) -> Callable[[Path], tuple[Records, int]]:
+    def read(storage: FileStorage, header: Header) -> tuple[Records, int]:
+        wal = EmbeddedWal.open_read_only(storage, header, design=design, recovery=recovery)
+        return [(r.sequence, r.payload) for r in wal.pending_records()], header.wal_sequence
+
+    return _read_only(file, read)
 
 
 def _reference_probe(file: str, design: Design) -> Callable[[Path], int | None]:
@@ -63,21 +73,12 @@ def _caller_open(file: str, design: Design) -> Callable[[Path], tuple[Records, i
     (the frame store, S9.8) followed by the WAL's pending records; checkpoint 0,
     so the oracle requires every acknowledged record among them."""
 
-    def open_state(directory: Path) -> tuple[Records, int]:
-        path = directory / file
-        if not path.is_file():
-            raise Unopenable(f"{file} does not exist")
-        try:
-            with FileStorage(path, read_only=True) as storage:
-                header = read_header(storage, clear_legacy_lock=False)
-                frames = read_frames(storage, header)
-                wal = EmbeddedWal.open_read_only(storage, header, design=design)
-                pending = [(r.sequence, r.payload) for r in wal.records_after(header.wal_sequence)]
-        except (WalError, OSError) as error:
-            raise Unopenable(f"{type(error).__name__}: {error}") from error
-        return frames + pending, 0
+    def read(storage: FileStorage, header: Header) -> tuple[Records, int]:
+        frames = read_frames(storage, header)
+        wal = EmbeddedWal.open_read_only(storage, header, design=design)
+        return frames + [(r.sequence, r.payload) for r in wal.records_after(header.wal_sequence)], 0
 
-    return open_state
+    return _read_only(file, read)
 
 
 def _caller_writable_open(file: str, design: Design) -> Callable[[Path], tuple[Records, int]]:

@@ -26,20 +26,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from walcheck.real.syscalls.recorder import ACK_FD_VARIABLE
+from walcheck.real.syscalls.recorder import Reporter
 
 PUT_OPTIONS = {"auto_tag": False, "extract_dates": False}
 # Enough documents in one put_many for their WAL records to outgrow 64 KiB.
 GROWTH_DOCUMENTS = 48
 GROWTH_LENGTH = 1600
-
-
-class Reporter:
-    def __init__(self) -> None:
-        self.fd = int(os.environ.get(ACK_FD_VARIABLE, sys.stdout.fileno()))
-
-    def __call__(self, line: str) -> None:
-        os.write(self.fd, (line + "\n").encode())
 
 
 def text_of(n: int, length: int = 0) -> str:

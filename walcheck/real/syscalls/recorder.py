@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ACK_FD_VARIABLE = "WALCHECK_ACK_FD"
+
+
+class Reporter:
+    """The writer's side of the acknowledgement protocol: one line, one write, on
+    the descriptor ``ACK_FD_VARIABLE`` names (stdout without it)."""
+
+    def __init__(self) -> None:
+        self.fd = int(os.environ.get(ACK_FD_VARIABLE, sys.stdout.fileno()))
+
+    def __call__(self, line: str) -> None:
+        os.write(self.fd, (line + "\n").encode())
+
+
 # strace 6.1 refuses -s 2**30; 2**29 (512 MiB in one call) is far above any write seen.
 STRING_LIMIT = 2**29
 # Calls that change the disk or the descriptor table; everything else is not traced

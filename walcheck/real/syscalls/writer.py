@@ -34,7 +34,6 @@ every report against the file calls:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -54,19 +53,11 @@ from reference.caller import Memory
 from reference.mv2 import REASONS_THAT_GROW
 from reference.storage import FileDirectory
 from reference.wal import ENTRY_HEADER_SIZE
-from walcheck.real.syscalls.recorder import ACK_FD_VARIABLE
+from walcheck.real.syscalls.recorder import Reporter
 
 PAYLOAD_SIZE_MAX = 700
 COMMIT_EVERY_MAX = 6
 BATCH_SIZE_MAX = 5
-
-
-class Reporter:
-    def __init__(self) -> None:
-        self.fd = int(os.environ.get(ACK_FD_VARIABLE, sys.stdout.fileno()))
-
-    def __call__(self, line: str) -> None:
-        os.write(self.fd, (line + "\n").encode())
 
 
 def payload(rng: random.Random, n: int) -> bytes:
@@ -187,25 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cap", type=int, default=16384)
     parser.add_argument("--api", choices=("in-place", "caller"), default="in-place")
     args = parser.parse_args(argv)
+    work = dict(design=Design(args.design), mode=args.mode, appends=args.appends, seed=args.seed)
     if args.api == "caller":
-        run_caller(
-            args.path,
-            design=Design(args.design),
-            mode=args.mode,
-            appends=args.appends,
-            seed=args.seed,
-            region=args.region,
-        )
-        return 0
-    run(
-        args.path,
-        design=Design(args.design),
-        mode=args.mode,
-        appends=args.appends,
-        seed=args.seed,
-        region=args.region,
-        cap=args.cap,
-    )
+        run_caller(args.path, region=args.region, **work)
+    else:
+        run(args.path, region=args.region, cap=args.cap, **work)
     return 0
 
 
