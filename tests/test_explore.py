@@ -112,7 +112,7 @@ class TestOriginal:
         assert c3.guarantee == "G3"
         operations = [step.operation for step in c3.trace]
         assert operations[:3] == ["append 16 bytes", "batch mode on (skip_sync)", "append 16 bytes"]
-        assert operations[3].startswith("crash inside commit: header new")
+        assert operations[3].startswith("crash inside commit, header new")
 
     def test_c4_trace_is_a_full_region_and_a_kill_inside_the_commit(self) -> None:
         """C4, found first by explore: when the pending entries fill the region
@@ -125,7 +125,7 @@ class TestOriginal:
         assert c4.guarantee == "G1"
         assert [step.operation for step in c4.trace][:2] == ["append 4 bytes", "append 4 bytes"]
         crash = c4.trace[-1]
-        assert crash.operation.startswith("crash inside commit: header old (checkpoint 0), region image 1 ")
+        assert crash.operation.startswith("crash inside commit, header old (checkpoint 0), region image 1 ")
         assert crash.operation.endswith("every write kept")
         assert [e.defect for e in crash.evidence] == [CHECKPOINT_ERASES]
         assert "C4" not in explore(m.Design.ORIGINAL, CONFIGURATIONS_BY_NAME["exact-fit"], depth=2).found

@@ -20,7 +20,8 @@ import pytest
 
 from walcheck.real.syscalls.campaign import CrashReport, check_recording
 from walcheck.real.syscalls.checkers import MemvidReaderProcess, memvid_readers
-from walcheck.real.syscalls.recorder import Recording, record, strace_path
+from walcheck.real.syscalls.recorder import record, strace_path
+from walcheck.real.syscalls.replay import Recording
 
 pytest.importorskip("memvid_sdk", reason="memvid-sdk is not installed; pip install -e '.[test]' installs it")
 pytestmark = pytest.mark.skipif(

@@ -19,8 +19,10 @@ import pytest
 from walcheck.real.syscalls.campaign import CrashReport, check_recording
 from walcheck.real.syscalls.checkers import caller_readers, reference_readers
 from walcheck.real.syscalls.command import main as crashes_main
-from walcheck.real.syscalls.recorder import Call, Recording, parse_trace, record, strace_path
+from walcheck.real.syscalls.recorder import record, strace_path
+from walcheck.real.syscalls.replay import Call, Recording
 from walcheck.real.syscalls.states import Persistence, everything
+from walcheck.real.syscalls.strace_output import parse_trace
 
 needs_strace = pytest.mark.skipif(
     strace_path() is None, reason="strace is not installed (Debian: apt-get install strace)"

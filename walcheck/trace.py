@@ -41,6 +41,8 @@ class Commit:
 @dataclass(frozen=True)
 class RecordsAfter:
     below_sequence: int  # records_after(sequence - below_sequence), at least 0
+    # Or records_after(after), whatever the sequence (the model checker's).
+    after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,38 @@ Step = (
 )
 
 
+# -- memvid's caller layer (spec/semantics.md S9, model/caller.py) ------------
+# Not in the driver protocol (spec/porting.md): the model checker and the
+# machines take these, and describe them with the rest.
+
+
+@dataclass(frozen=True)
+class OpenWithRecovery:
+    """memvid's writable open: what is pending applied, then the log reset (S9.2)."""
+
+
+@dataclass(frozen=True)
+class Doctor:
+    """memvid's doctor on the file as it is (S9.9)."""
+
+
+@dataclass(frozen=True)
+class EndBatch:
+    """The end of batch mode: a flush, then every append synced again."""
+
+
+@dataclass(frozen=True)
+class CrashInside:
+    """A crash inside one of memvid's composite actions (``action``: "commit",
+    "growth to 128", ...); which of its crash images is said beside it."""
+
+    action: str
+
+
+CallerStep = OpenWithRecovery | Doctor | EndBatch | CrashInside
+Operation = Step | CallerStep
+
+
 @dataclass(frozen=True)
 class Trace:
     region_size: int
@@ -144,6 +178,47 @@ def render_step(step: Step) -> str:
         return f"{type(step).__name__.lower()}({shown!r}, len={len(step.payload)})"
     fields = ", ".join(f"{k}={v!r}" for k, v in vars(step).items())
     return f"{type(step).__name__.lower()}({fields})"
+
+
+def describe(operation: Operation) -> str:
+    """The operation in words, as the model checker's traces and the machines'
+    findings show it: ``append 16 bytes``, ``batch mode on (skip_sync)``,
+    ``power loss``. What only the state says (which crash image, the size
+    grown to) the caller adds after a comma."""
+    match operation:
+        case Append(payload) | Put(payload):
+            return f"{type(operation).__name__.lower()} {len(payload)} bytes"
+        case AppendNearLimit(delta):
+            return f"append near the region's size (region_size - 96 {delta:+d} bytes)"
+        case RecordsAfter(below, after):
+            return f"records_after({after})" if after is not None else f"records_after(sequence - {below})"
+        case SkipSync(skip):
+            return "batch mode on (skip_sync)" if skip else "batch mode off"
+        case Reopen(read_only):
+            return "reopen read-only" if read_only else "reopen"
+        case Crash(power_loss, _):
+            return "power loss" if power_loss else "process kill (every write reached the OS)"
+        case Grow(by):
+            return f"grow by {by} bytes"
+        case Truncate(cut):
+            return f"the file cut at region position {cut}"
+        case OpenWithRecovery():
+            return "open with recovery (memvid's writable open)"
+        case EndBatch():
+            return "end batch (flush, sync on)"
+        case CrashInside(action):
+            return f"crash inside {action}"
+    return _WORDS[type(operation)]
+
+
+_WORDS: dict[type, str] = {
+    Commit: "commit",
+    Pending: "pending_records",
+    Stats: "stats",
+    ShouldCheckpoint: "should_checkpoint",
+    Flush: "flush",
+    Doctor: "doctor",
+}
 
 
 def payload_for(number: int, size: int) -> bytes:

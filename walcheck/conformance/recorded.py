@@ -30,7 +30,8 @@ from walcheck.conformance.driver import DriverFailure, DriverProcess
 from walcheck.exitcodes import ExitCode, refuse
 from walcheck.real.syscalls.campaign import CrashReport, check_recording
 from walcheck.real.syscalls.expectations import Reader, Records, Unopenable
-from walcheck.real.syscalls.recorder import ACK_FD_VARIABLE, RecordingError, record
+from walcheck.real.syscalls.recorder import ACK_FD_VARIABLE, record
+from walcheck.real.syscalls.strace_output import RecordingError
 
 FILE = "wal.bin"
 REGION_OFFSET = 4096

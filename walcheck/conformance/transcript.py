@@ -169,7 +169,10 @@ class _Transcriber:
         elif isinstance(step, steps.Commit):
             self.commit()
         elif isinstance(step, steps.RecordsAfter):
-            after = max(0, self.state.wal.sequence - step.below_sequence) if self.state.wal else 0
+            if step.after is not None:
+                after = step.after
+            else:
+                after = max(0, self.state.wal.sequence - step.below_sequence) if self.state.wal else 0
             self.state, found = m.records_after(self.state, after)
             response = _error(found) if isinstance(found, m.WalError) else _records(found)
             self.exchange({"op": "records_after", "sequence": after}, response)

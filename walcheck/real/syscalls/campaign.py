@@ -25,7 +25,7 @@ from typing import TextIO
 
 from walcheck import figures
 from walcheck.real.syscalls.expectations import Expectation, Reader
-from walcheck.real.syscalls.recorder import Call, Recording
+from walcheck.real.syscalls.replay import Call, Recording
 from walcheck.real.syscalls.states import Persistence, PointModel, choices_at, everything, write_state
 
 DEFAULT_EXHAUSTIVE_LIMIT = 256

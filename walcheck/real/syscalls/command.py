@@ -43,7 +43,8 @@ from walcheck.real.syscalls.checkers import (
     reference_readers,
 )
 from walcheck.real.syscalls.expectations import Reader
-from walcheck.real.syscalls.recorder import RecordingError, record
+from walcheck.real.syscalls.recorder import record
+from walcheck.real.syscalls.strace_output import RecordingError
 
 DIRECTORY_VARIABLE = "WALCHECK_DIR"
 READERS = ("reference", "caller", "memvid")

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from walcheck.real.syscalls.recorder import Call, Recording, set_size, write_into
+from walcheck.real.syscalls.replay import Call, Recording, set_size, write_into
 
 SECTOR = 512
 DIRECTORY_CALLS = frozenset({"create", "mkdir", "rename", "unlink", "rmdir"})
