@@ -176,7 +176,8 @@ def render_step(step: Step) -> str:
     if isinstance(step, Append | Put):
         shown = step.payload if len(step.payload) <= 16 else step.payload[:16] + b"..."
         return f"{type(step).__name__.lower()}({shown!r}, len={len(step.payload)})"
-    fields = ", ".join(f"{k}={v!r}" for k, v in vars(step).items())
+    # A field left at None (RecordsAfter's after) is not shown: the vectors' traces stay as written.
+    fields = ", ".join(f"{k}={v!r}" for k, v in vars(step).items() if v is not None)
     return f"{type(step).__name__.lower()}({fields})"
 
 
