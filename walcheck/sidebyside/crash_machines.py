@@ -8,6 +8,10 @@ the oracle checks it: every acknowledged record is there, nothing else is (G1,
 G2), and the file opens (G5). The model, given the same bytes, must recover
 the same records. The machine then goes on from one of the images, as memvid
 would after a restart.
+
+Just over 500 lines: the crash rules are one class, ``CrashMachineBase``,
+sharing its bookkeeping of the images and the restart from one; the machines
+built from it (``build_crash_machine``, ``crash_config``) close the module.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 import model as m
 from walcheck.oracle import GuaranteeViolation
+from walcheck.sidebyside.labels import describe_rule
 from walcheck.sidebyside.machines import (
     Divergence,
     InvariantViolation,
@@ -42,8 +43,14 @@ class Finding:
     trace: tuple[str, ...]
 
     def render(self) -> str:
+        """The message, then each step: Hypothesis's code, and the vocabulary's words beside it."""
         head = f"{self.machine}: {self.message}"
-        return "\n".join([head, *(f"    {line}" for line in self.trace)])
+        return "\n".join([head, *(f"    {_with_words(line)}" for line in self.trace)])
+
+
+def _with_words(line: str) -> str:
+    words = describe_rule(line)
+    return line if words is None else f"{line}  # {words}"
 
 
 @dataclass(frozen=True)
