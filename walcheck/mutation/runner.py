@@ -35,15 +35,8 @@ COPIED = ("model", "reference", "walcheck", "tests", "spec", "tools", "pyproject
 # (tests/test_conform.py holds it to account).
 MUTATED_DIRECTORIES = ("reference", "model")
 NOT_MUTATED = frozenset({"reference/driver.py"})
-# The killer runs the cheap side-by-side machines first, so most mutants die
-# within seconds; every other test whose name says "stateful" follows.
-KILLER_ORDER = (
-    "tests/test_stateful.py",
-    "tests/test_stateful_crash.py",
-    "tests/test_stateful_power.py",
-    "tests/test_defects.py",
-    "tests/test_suite_can_fail.py",
-)
+# The killer's plugin: the mutation profile, and the tests cheapest first
+# (walcheck/mutation/pytest_profile.py's KILLER_ORDER).
 PROFILE_PLUGIN = "walcheck.mutation.pytest_profile"
 
 
@@ -124,8 +117,7 @@ class MutationReport:
 Progress = Callable[[str], None]
 
 
-def killer_command(python: str = sys.executable, root: Path = ROOT, select: str = "stateful") -> list[str]:
-    first = [name for name in KILLER_ORDER if (root / name).exists()]
+def killer_command(python: str = sys.executable, select: str = "stateful") -> list[str]:
     return [
         python,
         "-m",
@@ -138,7 +130,6 @@ def killer_command(python: str = sys.executable, root: Path = ROOT, select: str 
         PROFILE_PLUGIN,
         "-k",
         select,
-        *first,
         "tests",
     ]
 
@@ -199,7 +190,7 @@ def run_mutation(
         copy.mkdir()
         copy_project(copy)
         database = session if session is not None else Path(scratch) / "session.sqlite"
-        command = killer_command(root=copy, select=select)
+        command = killer_command(select=select)
         with _inside(copy, profile):
             say("baseline: the killer on the unmutated copy")
             baseline_started = time.monotonic()
