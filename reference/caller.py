@@ -166,14 +166,23 @@ class Memory:
     ) -> Memory:
         """A writable open, with memvid's recovery (S9.2)."""
         storage = directory.open_path(follow_renames=design is Design.FIXED)
-        memory = cls(directory, storage, read_header(storage), design, apply)
-        records = memory.wal.records_after(memory.header.wal_sequence)
-        if records:
-            if memory.fixed:
-                memory._staged(records)  # DIVERGENCE M4: atomic, as a commit
-            else:
-                memory._in_place(records)
-            memory.recovered = records
+        try:
+            memory = cls(directory, storage, read_header(storage), design, apply)
+        except BaseException:
+            # S9.6: a failed open drops its file, and the lock with it.
+            _close(storage)
+            raise
+        try:
+            records = memory.wal.records_after(memory.header.wal_sequence)
+            if records:
+                if memory.fixed:
+                    memory._staged(records)  # DIVERGENCE M4: atomic, as a commit
+                else:
+                    memory._in_place(records)
+                memory.recovered = records
+        except BaseException:
+            memory.close()
+            raise
         return memory
 
     # -- appends, S9.4 growth -------------------------------------------------
@@ -321,7 +330,11 @@ def doctor(directory: Directory, *, design: Design = Design.FIXED, apply: Apply 
     if design is Design.FIXED:
         return _fixed_doctor(directory, apply)
     storage = directory.open_path()
-    header = read_header(storage)
+    try:
+        header = read_header(storage)
+    except BaseException:
+        _close(storage)  # S9.6: a failed open drops its file and its lock
+        raise
     try:
         EmbeddedWal.open(storage, header, design=Design.ORIGINAL).pending_records()
     except (WalCorruption, WalIoError):
@@ -372,8 +385,12 @@ def salvage(region: bytes, wal_sequence: int) -> list[WalRecord]:
 
 def _fixed_doctor(directory: Directory, apply: Apply) -> Memory:
     storage = directory.open_path(follow_renames=True)
-    header = read_header(storage)
-    region = storage.read_at(header.wal_offset, header.wal_size)
+    try:
+        header = read_header(storage)
+        region = storage.read_at(header.wal_offset, header.wal_size)
+    except BaseException:
+        _close(storage)  # S9.6: a failed open drops its file and its lock
+        raise
     records = salvage(region, header.wal_sequence)
     repaired = header.copy()
 
@@ -388,7 +405,11 @@ def _fixed_doctor(directory: Directory, apply: Apply) -> Memory:
     # Memory's constructor opens the WAL, which a damaged region may refuse;
     # the repair only needs the directory, the file and the header.
     memory = Memory.attach(directory, storage, header, None, Design.FIXED, apply)  # type: ignore[arg-type]
-    memory._replace(repaired, build)  # DIVERGENCE M2: intact records are applied, atomically
+    try:
+        memory._replace(repaired, build)  # DIVERGENCE M2: intact records are applied, atomically
+    except BaseException:
+        memory.close()
+        raise
     memory.recovered = records
     return memory
 

@@ -1,0 +1,15 @@
+"""``pytest -k stateful``: memvid's caller layer on a real directory, both
+designs, with and without memvid's locks, the frame store applied
+(walcheck/sidebyside/file_machines.py; spec/semantics.md S9, spec/mutants.md M2)."""
+
+from walcheck.sidebyside.file_machines import (
+    StatefulFilesFixed,
+    StatefulFilesFixedLocked,
+    StatefulFilesOriginal,
+    StatefulFilesOriginalLocked,
+)
+
+TestStatefulFilesFixed = StatefulFilesFixed.TestCase
+TestStatefulFilesFixedLocked = StatefulFilesFixedLocked.TestCase
+TestStatefulFilesOriginal = StatefulFilesOriginal.TestCase
+TestStatefulFilesOriginalLocked = StatefulFilesOriginalLocked.TestCase

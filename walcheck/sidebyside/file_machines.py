@@ -1,0 +1,345 @@
+"""memvid's caller layer on a real directory, with its frame store: the
+reference's ``Memory`` (reference/caller.py) through ``FileDirectory`` and
+``FileStorage`` (reference/storage.py), beside model/caller.py.
+
+The side-by-side machines (machines.py) drive the caller layer on the WAL
+alone: their commits apply records to nothing, and only FIXED's paths run.
+Here every rule is one of memvid's calls on a ``Memory`` (put with its growth,
+commit, commit_skip_indexes, begin and end of a batch, close and the writable
+open with its recovery, the doctor), in either design, with the records
+applied to the frame store (spec/semantics.md S9.8), and after every step:
+
+- the region and the header on disk, read through the path as a new process
+  would, are the model's (every S9 operation, both designs);
+- the frame store holds exactly the records applied so far, in order (S9.8);
+- the directory holds the path alone: no temporary file outlives an
+  operation (S9.1 step 7, S9.7), and the file keeps the mode it was created
+  with (S9.7);
+- with memvid's locks (``FileDirectory(lock=True)``) the file the path names
+  is exclusively locked while a FIXED memory is open (locking.md L5, S9.6);
+  ORIGINAL's lock stays on the first inode, so after its first staged
+  replace the path is unlocked (M1); without locks nothing is locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import stat
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Protocol
+
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import model as m
+from model import caller
+from reference import Design as RefDesign
+from reference import WalError
+from reference.caller import Memory, apply_records, doctor, read_frames
+from reference.header import WAL_OFFSET, Header, read_header
+from reference.mv2 import REASONS_THAT_GROW, grown_size
+from reference.storage import FileDirectory, FileStorage
+from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
+
+NAME = "memory.mv2"
+# What FileStorage(create=True) and FileDirectory.create_temp give a new file.
+CREATED_MODE = 0o644
+# The largest region the machine grows to.
+GROWTH_LIMIT = 8192
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _error(error: WalError) -> tuple[str, str]:
+    return (error.kind, error.reason)
+
+
+def _model_error(error: m.WalError | None) -> tuple[str, str] | None:
+    return None if error is None else (error.kind.value, error.reason)
+
+
+class _Record(Protocol):
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def payload(self) -> bytes: ...
+
+
+def _records(records: Sequence[_Record] | None) -> list[tuple[int, bytes]]:
+    return [(r.sequence, r.payload) for r in records or []]
+
+
+class MemoryFilesBase(RuleBasedStateMachine):
+    """One ``Memory`` on a file of its own directory, and the model beside it."""
+
+    design: ClassVar[m.Design]
+    locked: ClassVar[bool]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory_path = _scratch_dir()
+        self.path = os.path.join(self.directory_path, NAME)
+        self.directory = FileDirectory(self.path, lock=self.locked)
+        self.memory: Memory | None = None
+        self.state: m.State | None = None
+        # The records applied so far, in order: what the frame store must hold (S9.8).
+        self.applied: list[tuple[int, bytes]] = []
+        # ORIGINAL's lock stays on the inode it opened (M1): a staged replace unlocks the path.
+        self.replaced_since_open = False
+        self.mode = CREATED_MODE & ~_umask()
+
+    @property
+    def ref_design(self) -> RefDesign:
+        return RefDesign(self.design.value)
+
+    def teardown(self) -> None:
+        if self.memory is not None:
+            self.memory.close()
+        shutil.rmtree(self.directory_path, ignore_errors=True)
+
+    # -- the two sides of one call ---------------------------------------------
+
+    def _call(self, what: str, call: Callable[[], object], model_error: m.WalError | None) -> object:
+        """The reference's call; its error (or none) must be the model's."""
+        try:
+            value = call()
+        except WalError as error:
+            _agree(what, _error(error), _model_error(model_error))
+            return None
+        _agree(what, None, _model_error(model_error))
+        return value
+
+    def _writable(self) -> bool:
+        return self.memory is not None
+
+    # -- rules -----------------------------------------------------------------
+
+    @initialize(wal_size=st.one_of(st.integers(48, 400), st.sampled_from([48, 96, 256])))
+    def create(self, wal_size: int) -> None:
+        """S3.1: memvid's create, then the WAL opened (the lock taken, S9.6)."""
+        self.memory = Memory.create(
+            self.directory, design=self.ref_design, wal_size=wal_size, apply=apply_records
+        )
+        self.state, refused = m.open_wal(m.initial_state(self.design, wal_size))
+        assert refused is None
+
+    @precondition(_writable)
+    @rule(payload=st.binary(min_size=0, max_size=200))
+    def put(self, payload: bytes) -> None:
+        """memvid's put: append, growing the region when it is full or too small (S9.4)."""
+        assert self.memory is not None and self.state is not None
+        memory = self.memory
+        state, outcome = m.append_entry(self.state, payload)
+        while isinstance(outcome, m.WalError) and outcome.reason in REASONS_THAT_GROW:
+            new_size = grown_size(self.state.disk.header.wal_size, m.ENTRY_HEADER_SIZE + len(payload))
+            # memvid grows to WAL_SIZE_LIMIT; the machine's files stay small.
+            assume(new_size <= GROWTH_LIMIT)
+            if self.design is m.Design.FIXED:
+                self.state = caller.grow(self.state, new_size).state
+            else:
+                # ORIGINAL grows in place, and the grown region may not open (D1's
+                # stray bytes): memvid's put fails there, and its handle with it.
+                self.state, reopen_refused = m.grow_region(self.state, new_size)
+                if reopen_refused is not None:
+                    self._call("put", lambda: memory.put(payload), reopen_refused)
+                    self._close()
+                    return
+            state, outcome = m.append_entry(self.state, payload)
+        self.state = state
+        refused = outcome if isinstance(outcome, m.WalError) else None
+        sequence = self._call("put", lambda: memory.put(payload), refused)
+        if refused is None:
+            _agree("put's sequence", sequence, outcome)
+
+    @precondition(_writable)
+    @rule()
+    def commit(self) -> None:
+        """S9.1: memvid's commit(), staged in both designs."""
+        assert self.memory is not None and self.state is not None
+        memory = self.memory
+        done = caller.staged_commit(self.state)
+        self.state = done.state
+        applied = self._call("commit", memory.commit, done.error)
+        self._applied("commit", applied, done.applied, staged=True)
+
+    @precondition(_writable)
+    @rule()
+    def commit_skip_indexes(self) -> None:
+        """S9.3: in place (ORIGINAL), staged (FIXED, M4)."""
+        assert self.memory is not None and self.state is not None
+        memory = self.memory
+        if self.design is m.Design.FIXED:
+            staged = caller.staged_commit(self.state)
+            self.state, error, model_applied = staged.state, staged.error, staged.applied
+        else:
+            in_place = caller.commit(self.state)
+            self.state, error, model_applied = in_place.state, in_place.error, in_place.applied
+            if model_applied == []:
+                # Nothing pending: memvid's commit_skip_indexes returns before the checkpoint.
+                self.state = in_place.after_pending
+        applied = self._call("commit_skip_indexes", memory.commit_skip_indexes, error)
+        self._applied("commit_skip_indexes", applied, model_applied, staged=self.design is m.Design.FIXED)
+
+    def _applied(
+        self, what: str, applied: object, model_applied: list[m.Record] | None, *, staged: bool
+    ) -> None:
+        if model_applied is None:
+            return
+        assert isinstance(applied, list)
+        records = [(record.sequence, record.payload) for record in applied]
+        _agree(f"records {what} applied", records, _records(model_applied))
+        self.applied += records
+        if records and staged:
+            self.replaced_since_open = True
+
+    @precondition(_writable)
+    @rule(skip_sync=st.booleans())
+    def begin_batch(self, skip_sync: bool) -> None:
+        """S9.5 (without pre-sizing)."""
+        assert self.memory is not None and self.state is not None
+        self.memory.begin_batch(skip_sync=skip_sync)
+        self.state = caller.begin_batch(self.state, skip_sync)
+
+    @precondition(_writable)
+    @rule()
+    def end_batch(self) -> None:
+        """S9.5: one flush, then appends sync again."""
+        assert self.memory is not None and self.state is not None
+        self.memory.end_batch()
+        self.state = caller.end_batch(self.state)
+
+    @precondition(lambda self: self.state is not None)
+    @rule()
+    def reopen(self) -> None:
+        """Close the memory, then memvid's writable open with its recovery (S9.2)."""
+        assert self.state is not None
+        self._close()
+        recovery = caller.recover_at_open(self._closed_state())
+        self.state = recovery.state
+        memory = self._call(
+            "open with recovery",
+            lambda: Memory.open(self.directory, design=self.ref_design, apply=apply_records),
+            recovery.error,
+        )
+        if memory is None:
+            return
+        assert isinstance(memory, Memory)
+        self.memory = memory
+        records = _records(memory.recovered)
+        _agree("records recovered at open", records, _records(recovery.records))
+        self.applied += records
+        self.replaced_since_open = False  # a new open takes the lock on the file the path names
+
+    @precondition(lambda self: self.state is not None)
+    @rule()
+    def run_doctor(self) -> None:
+        """S9.9: memvid's doctor on the closed file, then the memory it opens."""
+        assert self.state is not None
+        self._close()
+        done = caller.doctor(self._closed_state())
+        self.state, refused = m.open_wal(done.state)
+        memory = self._call(
+            "the doctor", lambda: doctor(self.directory, design=self.ref_design, apply=apply_records), refused
+        )
+        if memory is None:
+            return
+        assert isinstance(memory, Memory)
+        self.memory = memory
+        records = _records(memory.recovered)
+        _agree("records the doctor applied", records, _records(done.applied))
+        self.applied += records
+        self.replaced_since_open = False
+
+    def _close(self) -> None:
+        if self.memory is not None:
+            self.memory.close()
+            self.memory = None
+
+    def _closed_state(self) -> m.State:
+        assert self.state is not None
+        return m.close_wal(self.state) if self.state.wal is not None else self.state
+
+    # -- after every step --------------------------------------------------------
+
+    @invariant()
+    def the_file_is_the_models(self) -> None:
+        """The header and region on disk, read through the path, are the model's;
+        so is the memory's own header."""
+        if self.state is None:
+            return
+        with FileStorage(self.path, read_only=True) as storage:
+            header = read_header(storage, clear_legacy_lock=False)
+            region = storage.read_at(WAL_OFFSET, header.wal_size)
+            frames = read_frames(storage, header)
+        disk = self.state.disk
+        _agree(
+            "header on disk",
+            (header.wal_size, header.wal_checkpoint_pos, header.wal_sequence),
+            (disk.header.wal_size, disk.header.wal_checkpoint_pos, disk.header.wal_sequence),
+        )
+        if region != disk.region.to_bytes():
+            raise Divergence("region bytes differ")
+        if self.memory is not None:
+            mine: Header = self.memory.header
+            theirs = self.state.caller_header
+            _agree(
+                "caller header",
+                (mine.wal_size, mine.wal_checkpoint_pos, mine.wal_sequence),
+                (theirs.wal_size, theirs.wal_checkpoint_pos, theirs.wal_sequence),
+            )
+        _agree("the frame store (S9.8)", frames, self.applied)
+
+    @invariant()
+    def the_directory_holds_the_file_alone(self) -> None:
+        """No temporary file outlives an operation (S9.1 step 7); the commit
+        keeps the file's mode (S9.7)."""
+        if self.state is None:
+            return
+        _agree("the directory's names", sorted(os.listdir(self.directory_path)), [NAME])
+        _agree("the file's mode", oct(stat.S_IMODE(os.stat(self.path).st_mode)), oct(self.mode))
+
+    @invariant()
+    def the_path_is_locked_as_the_design_locks_it(self) -> None:
+        """S9.6, locking.md L5: FIXED holds the exclusive lock on whatever file
+        the path names while the memory is open; ORIGINAL's stays on the
+        inode it opened (M1); an unlocked directory locks nothing."""
+        if self.state is None:
+            return
+        expected = (
+            self.locked
+            and self.memory is not None
+            and (self.design is m.Design.FIXED or not self.replaced_since_open)
+        )
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held = True
+            else:
+                held = False
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        _agree("the path exclusively locked by the memory", held, expected)
+
+
+def build_file_machine(design: m.Design, *, locked: bool, name: str) -> type[MemoryFilesBase]:
+    machine = type(name, (MemoryFilesBase,), {"design": design, "locked": locked})
+    machine.__qualname__ = name
+    return machine
+
+
+StatefulFilesFixed = build_file_machine(m.Design.FIXED, locked=False, name="StatefulFilesFixed")
+StatefulFilesFixedLocked = build_file_machine(m.Design.FIXED, locked=True, name="StatefulFilesFixedLocked")
+StatefulFilesOriginal = build_file_machine(m.Design.ORIGINAL, locked=False, name="StatefulFilesOriginal")
+StatefulFilesOriginalLocked = build_file_machine(
+    m.Design.ORIGINAL, locked=True, name="StatefulFilesOriginalLocked"
+)
