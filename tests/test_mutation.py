@@ -46,6 +46,35 @@ def test_mutate_scores_the_mutants_of_a_file(tmp_path: Path) -> None:
     assert document["population"] == 2 and document["judged"] == 2 and document["killed"] == 2, document
     assert {mutant["outcome"] for mutant in document["mutants"]} == {"killed"}
     assert "model/digest.py" in completed.stdout and "100.0%" in completed.stdout
+    # --rerun runs an earlier run's survivors again: here both, marked survived.
+    for mutant in document["mutants"]:
+        mutant["outcome"] = "survived"
+    report.write_text(json.dumps(document))
+    again = tmp_path / "again.json"
+    rerun = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "walcheck.mutation",
+            "--rerun",
+            str(report),
+            "--select",
+            "TestStatefulSmallRegionFixed",
+            "--json",
+            str(again),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    rerun_document = json.loads(again.read_text())
+    assert [(m["path"], m["operator"], m["occurrence"]) for m in rerun_document["mutants"]] == [
+        (m["path"], m["operator"], m["occurrence"]) for m in document["mutants"]
+    ]
+    assert rerun_document["killed"] == 2, rerun_document
     # The working tree never saw a mutant.
     assert subprocess.run(["git", "diff", "--quiet", "--", "model"], cwd=ROOT, check=False).returncode == 0
 

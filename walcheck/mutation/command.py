@@ -57,6 +57,12 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--min-score", type=percentage, default=98.0, help="exit 1 below this score (default: 98)"
     )
+    parser.add_argument(
+        "--rerun",
+        type=Path,
+        metavar="JSON",
+        help="run the survivors of an earlier run's --json again (instead of a sample)",
+    )
     parser.add_argument("--session", type=Path, help="keep Cosmic Ray's session database here")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every mutant's outcome here")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -82,7 +88,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         if not args.quiet:
             print(message, file=err, flush=True)
 
-    from walcheck.mutation.runner import render
+    from walcheck.mutation.runner import load_mutants, render
+
+    only = None
+    if args.rerun is not None:
+        if not args.rerun.is_file():
+            print(f"walcheck mutate: no such file for --rerun: {args.rerun}", file=err)
+            return ExitCode.USAGE
+        only = load_mutants(args.rerun)
 
     try:
         report = run_mutation(
@@ -94,6 +107,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             session=args.session,
             progress=progress,
             select=args.select,
+            only=only,
         )
     except RuntimeError as failure:
         print(f"walcheck mutate: {failure}", file=err)

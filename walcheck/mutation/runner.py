@@ -12,6 +12,7 @@ is run, the rest marked skipped.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -22,8 +23,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from walcheck.mutation.equivalents import Equivalent, load_equivalents, mutated_lines
+
+if TYPE_CHECKING:
+    from cosmic_ray.work_item import WorkItem
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a run copies: the code, the tests and the files the tests read.
@@ -174,15 +179,24 @@ def run_mutation(
     progress: Progress | None = None,
     equivalents: Sequence[Equivalent] | None = None,
     select: str = "stateful",
+    only: Sequence[Mutant] | None = None,
 ) -> MutationReport:
-    """Run a seeded sample of ``sample`` of Cosmic Ray's mutants of ``files``."""
+    """Run a seeded sample of ``sample`` of Cosmic Ray's mutants of ``files``;
+    with ``only``, those mutants instead (a survivor list of an earlier run,
+    matched by file, operator and occurrence, and checked to be on the same
+    line)."""
     from cosmic_ray.commands.init import init
     from cosmic_ray.mutating import mutate_and_test
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
     say = progress or (lambda message: None)
-    chosen_files = list(files) if files is not None else default_files()
+    if files is not None:
+        chosen_files = list(files)
+    elif only is not None:
+        chosen_files = sorted({mutant.path for mutant in only})
+    else:
+        chosen_files = default_files()
     known = list(equivalents) if equivalents is not None else load_equivalents()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="walcheck-mutate-") as scratch:
@@ -212,7 +226,10 @@ def run_mutation(
                     ),
                 )
                 population = len(items)
-                picked = random.Random(seed).sample(items, min(sample, population))
+                if only is None:
+                    picked = random.Random(seed).sample(items, min(sample, population))
+                else:
+                    picked = _the_same_mutants(items, only, copy)
                 picked_ids = {item.job_id for item in picked}
                 work_db.set_multiple_results(
                     [item.job_id for item in items if item.job_id not in picked_ids],
@@ -251,6 +268,34 @@ def run_mutation(
                     say(f"[{index}/{len(picked)}] {mutant.where} {mutant.operator}: {outcome} {elapsed:.1f}s")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _the_same_mutants(items: Sequence[WorkItem], wanted: Sequence[Mutant], copy: Path) -> list[WorkItem]:
+    """The work items that make ``wanted`` again: same file, operator and
+    occurrence, on the same line (else the file changed under them)."""
+    by_key = {
+        (
+            Path(item.mutations[0].module_path).relative_to(copy).as_posix(),
+            item.mutations[0].operator_name.removeprefix("core/"),
+            item.mutations[0].occurrence,
+        ): item
+        for item in items
+    }
+    picked: list[WorkItem] = []
+    for mutant in wanted:
+        item = by_key.get((mutant.path, mutant.operator, mutant.occurrence))
+        if item is None or item.mutations[0].start_pos[0] != mutant.line:
+            raise RuntimeError(
+                f"{mutant.where} {mutant.operator} #{mutant.occurrence}: the file changed since"
+            )
+        picked.append(item)
+    return picked
+
+
+def load_mutants(path: Path, outcome: str = "survived") -> list[Mutant]:
+    """The mutants of an earlier run's ``--json`` with this outcome."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return [Mutant(**fields) for fields in document["mutants"] if fields["outcome"] == outcome]
 
 
 def _equivalent(path: str, diff: str, known: Sequence[Equivalent]) -> Equivalent | None:

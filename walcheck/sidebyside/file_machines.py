@@ -24,6 +24,7 @@ applied to the frame store (spec/semantics.md S9.8), and after every step:
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import stat
@@ -41,7 +42,7 @@ from reference import WalError
 from reference.caller import Memory, apply_records, doctor, read_frames
 from reference.header import WAL_OFFSET, Header, read_header
 from reference.mv2 import REASONS_THAT_GROW, grown_size
-from reference.storage import FileDirectory, FileStorage
+from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
 
 NAME = "memory.mv2"
@@ -76,6 +77,13 @@ def _records(records: Sequence[_Record] | None) -> list[tuple[int, bytes]]:
     return [(r.sequence, r.payload) for r in records or []]
 
 
+def _comparable(value: object) -> object:
+    """A call's value as the two memories can agree on it (records as pairs)."""
+    if isinstance(value, list):
+        return [(record.sequence, record.payload) for record in value]
+    return value
+
+
 class MemoryFilesBase(RuleBasedStateMachine):
     """One ``Memory`` on a file of its own directory, and the model beside it."""
 
@@ -88,6 +96,10 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self.path = os.path.join(self.directory_path, NAME)
         self.directory = FileDirectory(self.path, lock=self.locked)
         self.memory: Memory | None = None
+        # The same calls on a directory held in memory (the one tests/test_caller.py
+        # crashes): whatever FileDirectory writes, MemoryDirectory must write too.
+        self.twin_directory = MemoryDirectory()
+        self.twin: Memory | None = None
         self.state: m.State | None = None
         # The records applied so far, in order: what the frame store must hold (S9.8).
         self.applied: list[tuple[int, bytes]] = []
@@ -100,14 +112,43 @@ class MemoryFilesBase(RuleBasedStateMachine):
         return RefDesign(self.design.value)
 
     def teardown(self) -> None:
-        if self.memory is not None:
-            self.memory.close()
+        self._close()
         shutil.rmtree(self.directory_path, ignore_errors=True)
 
     # -- the two sides of one call ---------------------------------------------
 
-    def _call(self, what: str, call: Callable[[], object], model_error: m.WalError | None) -> object:
-        """The reference's call; its error (or none) must be the model's."""
+    def _call(self, what: str, call: Callable[[Memory], object], model_error: m.WalError | None) -> object:
+        """The reference's call on the memory and on its twin: each one's error
+        (or none) must be the model's, and the twin's value the memory's."""
+        assert self.memory is not None and self.twin is not None
+        values = [
+            self._outcome(what, functools.partial(call, memory), model_error)
+            for memory in (self.memory, self.twin)
+        ]
+        _agree(f"{what} (FileDirectory, MemoryDirectory)", _comparable(values[0]), _comparable(values[1]))
+        return values[0]
+
+    def _open(
+        self, what: str, opener: Callable[[Directory], Memory], model_error: m.WalError | None
+    ) -> tuple[Memory, Memory] | None:
+        """A new memory from the directory and its twin from the twin directory."""
+        opened = [
+            self._outcome(what, functools.partial(opener, directory), model_error)
+            for directory in (self.directory, self.twin_directory)
+        ]
+        if opened[0] is None or opened[1] is None:
+            return None
+        assert isinstance(opened[0], Memory) and isinstance(opened[1], Memory)
+        self.memory, self.twin = opened[0], opened[1]
+        _agree(
+            f"{what} (FileDirectory, MemoryDirectory)",
+            _records(self.memory.recovered),
+            _records(self.twin.recovered),
+        )
+        return self.memory, self.twin
+
+    @staticmethod
+    def _outcome(what: str, call: Callable[[], object], model_error: m.WalError | None) -> object:
         try:
             value = call()
         except WalError as error:
@@ -124,8 +165,9 @@ class MemoryFilesBase(RuleBasedStateMachine):
     @initialize(wal_size=st.one_of(st.integers(48, 400), st.sampled_from([48, 96, 256])))
     def create(self, wal_size: int) -> None:
         """S3.1: memvid's create, then the WAL opened (the lock taken, S9.6)."""
-        self.memory = Memory.create(
-            self.directory, design=self.ref_design, wal_size=wal_size, apply=apply_records
+        self.memory, self.twin = (
+            Memory.create(directory, design=self.ref_design, wal_size=wal_size, apply=apply_records)
+            for directory in (self.directory, self.twin_directory)
         )
         self.state, refused = m.open_wal(m.initial_state(self.design, wal_size))
         assert refused is None
@@ -135,7 +177,6 @@ class MemoryFilesBase(RuleBasedStateMachine):
     def put(self, payload: bytes) -> None:
         """memvid's put: append, growing the region when it is full or too small (S9.4)."""
         assert self.memory is not None and self.state is not None
-        memory = self.memory
         state, outcome = m.append_entry(self.state, payload)
         while isinstance(outcome, m.WalError) and outcome.reason in REASONS_THAT_GROW:
             new_size = grown_size(self.state.disk.header.wal_size, m.ENTRY_HEADER_SIZE + len(payload))
@@ -148,13 +189,13 @@ class MemoryFilesBase(RuleBasedStateMachine):
                 # stray bytes): memvid's put fails there, and its handle with it.
                 self.state, reopen_refused = m.grow_region(self.state, new_size)
                 if reopen_refused is not None:
-                    self._call("put", lambda: memory.put(payload), reopen_refused)
+                    self._call("put", lambda memory: memory.put(payload), reopen_refused)
                     self._close()
                     return
             state, outcome = m.append_entry(self.state, payload)
         self.state = state
         refused = outcome if isinstance(outcome, m.WalError) else None
-        sequence = self._call("put", lambda: memory.put(payload), refused)
+        sequence = self._call("put", lambda memory: memory.put(payload), refused)
         if refused is None:
             _agree("put's sequence", sequence, outcome)
 
@@ -163,10 +204,9 @@ class MemoryFilesBase(RuleBasedStateMachine):
     def commit(self) -> None:
         """S9.1: memvid's commit(), staged in both designs."""
         assert self.memory is not None and self.state is not None
-        memory = self.memory
         done = caller.staged_commit(self.state)
         self.state = done.state
-        applied = self._call("commit", memory.commit, done.error)
+        applied = self._call("commit", Memory.commit, done.error)
         self._applied("commit", applied, done.applied, staged=True)
 
     @precondition(_writable)
@@ -174,7 +214,6 @@ class MemoryFilesBase(RuleBasedStateMachine):
     def commit_skip_indexes(self) -> None:
         """S9.3: in place (ORIGINAL), staged (FIXED, M4)."""
         assert self.memory is not None and self.state is not None
-        memory = self.memory
         if self.design is m.Design.FIXED:
             staged = caller.staged_commit(self.state)
             self.state, error, model_applied = staged.state, staged.error, staged.applied
@@ -184,7 +223,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
             if model_applied == []:
                 # Nothing pending: memvid's commit_skip_indexes returns before the checkpoint.
                 self.state = in_place.after_pending
-        applied = self._call("commit_skip_indexes", memory.commit_skip_indexes, error)
+        applied = self._call("commit_skip_indexes", Memory.commit_skip_indexes, error)
         self._applied("commit_skip_indexes", applied, model_applied, staged=self.design is m.Design.FIXED)
 
     def _applied(
@@ -204,7 +243,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
     def begin_batch(self, skip_sync: bool) -> None:
         """S9.5 (without pre-sizing)."""
         assert self.memory is not None and self.state is not None
-        self.memory.begin_batch(skip_sync=skip_sync)
+        self._call("begin_batch", lambda memory: memory.begin_batch(skip_sync=skip_sync), None)
         self.state = caller.begin_batch(self.state, skip_sync)
 
     @precondition(_writable)
@@ -212,7 +251,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
     def end_batch(self) -> None:
         """S9.5: one flush, then appends sync again."""
         assert self.memory is not None and self.state is not None
-        self.memory.end_batch()
+        self._call("end_batch", Memory.end_batch, None)
         self.state = caller.end_batch(self.state)
 
     @precondition(lambda self: self.state is not None)
@@ -223,15 +262,14 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self._close()
         recovery = caller.recover_at_open(self._closed_state())
         self.state = recovery.state
-        memory = self._call(
+        opened = self._open(
             "open with recovery",
-            lambda: Memory.open(self.directory, design=self.ref_design, apply=apply_records),
+            lambda directory: Memory.open(directory, design=self.ref_design, apply=apply_records),
             recovery.error,
         )
-        if memory is None:
+        if opened is None:
             return
-        assert isinstance(memory, Memory)
-        self.memory = memory
+        memory = opened[0]
         records = _records(memory.recovered)
         _agree("records recovered at open", records, _records(recovery.records))
         self.applied += records
@@ -245,22 +283,24 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self._close()
         done = caller.doctor(self._closed_state())
         self.state, refused = m.open_wal(done.state)
-        memory = self._call(
-            "the doctor", lambda: doctor(self.directory, design=self.ref_design, apply=apply_records), refused
+        opened = self._open(
+            "the doctor",
+            lambda directory: doctor(directory, design=self.ref_design, apply=apply_records),
+            refused,
         )
-        if memory is None:
+        if opened is None:
             return
-        assert isinstance(memory, Memory)
-        self.memory = memory
+        memory = opened[0]
         records = _records(memory.recovered)
         _agree("records the doctor applied", records, _records(done.applied))
         self.applied += records
         self.replaced_since_open = False
 
     def _close(self) -> None:
-        if self.memory is not None:
-            self.memory.close()
-            self.memory = None
+        for memory in (self.memory, self.twin):
+            if memory is not None:
+                memory.close()
+        self.memory = self.twin = None
 
     def _closed_state(self) -> m.State:
         assert self.state is not None
@@ -295,6 +335,33 @@ class MemoryFilesBase(RuleBasedStateMachine):
                 (theirs.wal_size, theirs.wal_checkpoint_pos, theirs.wal_sequence),
             )
         _agree("the frame store (S9.8)", frames, self.applied)
+
+    @invariant()
+    def the_twin_holds_the_same_bytes(self) -> None:
+        """MemoryDirectory, given the same calls, holds the same file, byte for
+        byte, under the path alone, and its directory sync made that durable."""
+        if self.state is None:
+            return
+        twin = self.twin_directory
+        _agree("the twin directory's names", sorted(twin.files), [twin.PATH])
+        # Each staged replace: a new temporary name, its rename over the path,
+        # the directory synced (S9.1 steps 3, 7); nothing discarded.
+        replaces = len(twin.log) // 3
+        expected_log = [
+            line
+            for n in range(replaces)
+            for line in (f"create .{twin.PATH}.{n}", f"rename .{twin.PATH}.{n}", "fsync dir")
+        ]
+        _agree("the twin directory's log", twin.log, expected_log)
+        if replaces:
+            _agree("the twin directory's durable names", sorted(twin.durable), [twin.PATH])
+            _agree(
+                "the twin's durable file is its file", twin.durable[twin.PATH] is twin.files[twin.PATH], True
+            )
+        with FileStorage(self.path, read_only=True) as storage:
+            data = storage.read_at(0, storage.size())
+        if bytes(twin.files[twin.PATH].data) != data:
+            raise Divergence("MemoryDirectory's file differs from FileDirectory's")
 
     @invariant()
     def the_directory_holds_the_file_alone(self) -> None:
