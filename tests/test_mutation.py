@@ -89,3 +89,39 @@ def test_equivalents_match_a_diff_by_its_lines() -> None:
     assert rows[0].matches("model/wal.py", removed, added)
     assert not rows[0].matches("reference/wal.py", removed, added)
     assert all(row.reason for row in load_equivalents())
+
+
+def test_the_killer_runs_the_fixed_machines_first() -> None:
+    """The mutation plugin's order (walcheck/mutation/pytest_profile.py): every
+    entry names collected tests (a renamed test would fall to the end), and
+    nothing is deselected by it."""
+    from walcheck.mutation.pytest_profile import KILLER_ORDER
+
+    def collected(*plugin: str) -> list[str]:
+        listing = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *plugin,
+                "--collect-only",
+                "-k",
+                "stateful",
+                "tests",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        return [line for line in listing.stdout.splitlines() if line.startswith("tests/")]
+
+    ordered = collected("-p", "walcheck.mutation.pytest_profile")
+    assert sorted(ordered) == sorted(collected())
+    assert ordered[0].startswith("tests/test_stateful.py::TestStatefulSmallRegionFixed")
+    for prefix in KILLER_ORDER:
+        assert any(nodeid.startswith(prefix) for nodeid in ordered), prefix

@@ -2,6 +2,8 @@
 designs, with and without memvid's locks, the frame store applied
 (walcheck/sidebyside/file_machines.py; spec/semantics.md S9, spec/mutants.md M2)."""
 
+from hypothesis import settings
+
 from walcheck.sidebyside.file_machines import (
     StatefulFilesFixed,
     StatefulFilesFixedLocked,
@@ -13,3 +15,12 @@ TestStatefulFilesFixed = StatefulFilesFixed.TestCase
 TestStatefulFilesFixedLocked = StatefulFilesFixedLocked.TestCase
 TestStatefulFilesOriginal = StatefulFilesOriginal.TestCase
 TestStatefulFilesOriginalLocked = StatefulFilesOriginalLocked.TestCase
+
+# Four machines of a few files each: at most 80 examples whatever the profile (CI's time).
+for _case in (
+    TestStatefulFilesFixed,
+    TestStatefulFilesFixedLocked,
+    TestStatefulFilesOriginal,
+    TestStatefulFilesOriginalLocked,
+):
+    _case.settings = settings(settings(), max_examples=min(settings().max_examples, 80))
