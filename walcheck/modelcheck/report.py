@@ -32,7 +32,10 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Step:
+class TakenStep:
+    """One step of a trace as taken: the operation in walcheck/trace.py's words
+    (``Transition.text``), what it returned, and the evidence it showed."""
+
     operation: str
     result: str
     evidence: tuple[Evidence, ...] = ()
@@ -56,8 +59,8 @@ class StepBuilder:
         if all(e.defect != defect for e in self.evidence):
             self.evidence.append(Evidence(defect, detail))
 
-    def done(self) -> Step:
-        return Step(self.operation, self.result, tuple(self.evidence))
+    def done(self) -> TakenStep:
+        return TakenStep(self.operation, self.result, tuple(self.evidence))
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,8 @@ class Violation:
     guarantee: str
     detail: str
     catalogue: tuple[str, ...]
-    start: Step
-    trace: tuple[Step, ...]
+    start: TakenStep
+    trace: tuple[TakenStep, ...]
 
     @property
     def key(self) -> tuple[str, tuple[str, ...]]:
@@ -87,7 +90,7 @@ class Violation:
         return lines
 
     def as_json(self) -> dict[str, object]:
-        def step(s: Step) -> dict[str, object]:
+        def step(s: TakenStep) -> dict[str, object]:
             return {
                 "operation": s.operation,
                 "result": s.result,

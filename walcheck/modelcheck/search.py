@@ -41,8 +41,8 @@ from walcheck.modelcheck.operations import distinct_images, wal_of
 from walcheck.modelcheck.report import (
     CATALOGUE,
     ExploreReport,
-    Step,
     StepBuilder,
+    TakenStep,
     Violation,
 )
 from walcheck.modelcheck.transitions import transitions
@@ -93,7 +93,7 @@ def _copy(oracle: Oracle) -> Oracle:
 # ---------------------------------------------------------------------------
 
 
-def _classify(start: Step, trace: Sequence[Step], broken_at: Step) -> tuple[str, ...]:
+def _classify(start: TakenStep, trace: Sequence[TakenStep], broken_at: TakenStep) -> tuple[str, ...]:
     """The catalogued defects whose mechanism the trace shows nearest to the
     break: the breaking step's evidence if it has any (a crash image's
     condition, an append's), else that of the latest earlier step with any.
@@ -133,7 +133,7 @@ def explore(
         + ", open it"
     )
     root, error = m.open_wal(created)
-    start: Step
+    start: TakenStep
     try:
         if error is not None:
             raise Broken("G5", f"the new file cannot be opened: {error.reason}")
@@ -151,13 +151,13 @@ def explore(
     start = start_step.done()
     # Stored nodes: their parent and the step that reached them (for traces).
     parents: list[int] = [-1]
-    steps: list[Step] = [start]
+    steps: list[TakenStep] = [start]
     seen: set[Hashable] = {fingerprint(root, oracle)}
     frontier: list[tuple[int, m.State, Oracle]] = [(0, root, oracle)]
     violations: dict[tuple[str, tuple[str, ...]], Violation] = {}
 
-    def trace_to(index: int) -> list[Step]:
-        path: list[Step] = []
+    def trace_to(index: int) -> list[TakenStep]:
+        path: list[TakenStep] = []
         while index > 0:
             path.append(steps[index])
             index = parents[index]

@@ -343,6 +343,19 @@ class WalMachineBase(RuleBasedStateMachine):
         self.counters["growths"] += 1
         return True
 
+    def _committed(
+        self, what: str, ref: Result, error: m.WalError | None, applied: list[m.Record] | None, counter: str
+    ) -> None:
+        """Both sides' commit compared (the model's ``applied``, or its ``error``);
+        the oracle told what a returned commit applied; a WAL it cannot read is G5."""
+        _agree(what, ref, _model_result(error) if applied is None else Result(value=_records(applied)))
+        if ref.error is None:
+            assert isinstance(ref.value, list)
+            self.oracle.on_commit(ref.value)
+            self.counters[counter] += 1
+        elif ref.error[0] == "WalCorruption":
+            raise GuaranteeViolation("G5", f"commit could not read the WAL: {ref.error}")
+
     # -- rules ----------------------------------------------------------------
 
     @precondition(_is_open)
@@ -355,18 +368,7 @@ class WalMachineBase(RuleBasedStateMachine):
         ref = _reference_result(lambda: _records(commit(wal, storage, header)))
         done = caller.commit(self.state)
         self.state = done.state
-        model_result = (
-            _model_result(done.error)
-            if done.applied is None
-            else Result(value=[(r.sequence, r.payload) for r in done.applied])
-        )
-        _agree("commit", ref, model_result)
-        if ref.error is None:
-            assert isinstance(ref.value, list)
-            self.oracle.on_commit(ref.value)
-            self.counters["commits"] += 1
-        elif ref.error[0] == "WalCorruption":
-            raise GuaranteeViolation("G5", f"commit could not read the WAL: {ref.error}")
+        self._committed("commit", ref, done.error, done.applied, "commits")
 
     @precondition(lambda self: self.config.caller_layer and self._writable())
     @rule()
@@ -378,16 +380,7 @@ class WalMachineBase(RuleBasedStateMachine):
         self._adopt(memory)
         done = caller.staged_commit(self.state)
         self.state = done.state
-        model_result = (
-            _model_result(done.error) if done.applied is None else Result(value=_records(done.applied))
-        )
-        _agree("staged commit", ref, model_result)
-        if ref.error is None:
-            assert isinstance(ref.value, list)
-            self.oracle.on_commit(ref.value)
-            self.counters["staged commits"] += 1
-        elif ref.error[0] == "WalCorruption":
-            raise GuaranteeViolation("G5", f"commit could not read the WAL: {ref.error}")
+        self._committed("staged commit", ref, done.error, done.applied, "staged commits")
 
     @precondition(lambda self: self.config.caller_layer and self.state is not None)
     @rule()
