@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from walcheck import figures
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -110,12 +112,15 @@ def _table(output: str) -> dict[str, list[int]]:
     return rows
 
 
-def test_summary_counts_work_and_each_detected_failure(tmp_path: Path) -> None:
+# Serially, and spread over two pytest-xdist workers (the README's test command uses
+# them): a worker's counts reach the controller's table, or a row comes out short.
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "two-workers"])
+def test_summary_counts_work_and_each_detected_failure(tmp_path: Path, workers: list[str]) -> None:
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["tests.figures_plugin"]\n')
     (tmp_path / "test_planted.py").write_text(PLANTED_TESTS)
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers, str(tmp_path)],
         cwd=tmp_path,
         env=environment,
         capture_output=True,

@@ -134,6 +134,14 @@ class Figures:
     def total(self, names: Sequence[str], design: str) -> int:
         return sum(self.get(name, design) for name in names)
 
+    def as_rows(self) -> list[tuple[str, str, int]]:
+        """The counts as plain rows, for a process that hands them to another."""
+        return [(name, design, amount) for (name, design), amount in sorted(self.counts.items())]
+
+    def add_rows(self, rows: Sequence[Sequence[str | int]]) -> None:
+        for name, design, amount in rows:
+            self.add(str(name), str(design), int(amount))
+
 
 RUN = Figures()
 PLANTED = Figures()
