@@ -16,6 +16,8 @@ from functools import lru_cache
 from model.format import encode_entry, entry_size
 
 
+# Alike reference/wal.py's ScannedRecord on purpose: model and reference are
+# written apart, so that comparing them means something.
 @dataclass(frozen=True, slots=True)
 class Record:
     """One appended record. ``append_index`` counts appends since the model began

@@ -21,6 +21,8 @@ class WalError(Exception):
         return self.display.format(reason=self.reason)
 
 
+# One class per MemvidError variant, alike on purpose: each names its kind and
+# memvid's Display text, so that errors compare with memvid's (and the model's) by kind.
 class InvalidHeader(WalError):
     kind = "InvalidHeader"
     display = "Header validation failed: {reason}"

@@ -70,6 +70,8 @@ class WalStats:
     sequence: int
 
 
+# Alike model/region.py's Record on purpose: model and reference are written
+# apart, so that comparing them means something.
 @dataclass(frozen=True, slots=True)
 class ScannedRecord:
     position: int
