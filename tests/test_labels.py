@@ -5,7 +5,9 @@ vocabulary's."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import typing
 
 import model as m
 from walcheck import trace as steps
@@ -43,3 +45,15 @@ def test_a_finding_shows_the_code_and_the_words() -> None:
         "    state.create(region_size=200)",
         "    state.commit()  # commit",
     ]
+
+
+def test_every_operation_of_the_vocabulary_has_words() -> None:
+    # A step type added to walcheck/trace.py without words would raise here.
+    samples = {"bytes": b"r1:ab", "int": 3, "bool": True, "str": "commit", "int | None": None}
+    described = set()
+    for kind in typing.get_args(steps.Operation):
+        operation = kind(**{f.name: samples[str(f.type)] for f in dataclasses.fields(kind)})
+        words = steps.describe(operation)
+        assert words, kind
+        described.add(words)
+    assert len(described) == len(typing.get_args(steps.Operation))  # no two alike
