@@ -41,7 +41,6 @@ from reference import Design as RefDesign
 from reference import WalError
 from reference.caller import Memory, apply_records, doctor, read_frames
 from reference.header import WAL_OFFSET, Header, read_header
-from reference.mv2 import REASONS_THAT_GROW, grown_size
 from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
 
@@ -178,8 +177,13 @@ class MemoryFilesBase(RuleBasedStateMachine):
         """memvid's put: append, growing the region when it is full or too small (S9.4)."""
         assert self.memory is not None and self.state is not None
         state, outcome = m.append_entry(self.state, payload)
-        while isinstance(outcome, m.WalError) and outcome.reason in REASONS_THAT_GROW:
-            new_size = grown_size(self.state.disk.header.wal_size, m.ENTRY_HEADER_SIZE + len(payload))
+        while isinstance(outcome, m.WalError) and outcome.reason in caller.REASONS_THAT_GROW:
+            # The model's own rule (model/caller.py), the reference's is in Memory.put:
+            # the invariants compare the sizes they grow to.
+            size = self.state.disk.header.wal_size
+            new_size = caller.grown_size(size, m.ENTRY_HEADER_SIZE + len(payload))
+            if new_size <= size:
+                raise Divergence(f"the model's growth from {size} bytes does not grow: {new_size}")
             # memvid grows to WAL_SIZE_LIMIT; the machine's files stay small.
             assume(new_size <= GROWTH_LIMIT)
             if self.design is m.Design.FIXED:
