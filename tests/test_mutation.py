@@ -125,3 +125,14 @@ def test_the_killer_runs_the_fixed_machines_first() -> None:
     assert ordered[0].startswith("tests/test_stateful.py::TestStatefulSmallRegionFixed")
     for prefix in KILLER_ORDER:
         assert any(nodeid.startswith(prefix) for nodeid in ordered), prefix
+
+
+def test_a_mutant_inside_an_annotation_is_equivalent_only_when_annotations_are_postponed() -> None:
+    from walcheck.mutation.equivalents import in_annotation
+
+    body = "def f(data: bytes | None = None) -> int | None:\n    return 1 | 2\n"
+    postponed = "from __future__ import annotations\n" + body
+    assert in_annotation(postponed, (2, 18), (2, 19))  # the | of the argument's annotation
+    assert in_annotation(postponed, (2, 40), (2, 41))  # the | of the return annotation
+    assert not in_annotation(postponed, (3, 13), (3, 14))  # 1 | 2 runs
+    assert not in_annotation(body, (1, 18), (1, 19))  # evaluated when the def runs

@@ -9,6 +9,7 @@ not.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,3 +56,40 @@ def mutated_lines(diff: str) -> tuple[list[str], list[str]]:
         elif line.startswith("+"):
             added.append(line[1:].strip())
     return removed, added
+
+
+# A class of equivalent mutants the table need not list one by one.
+ANNOTATION_REASON = (
+    "changes a type annotation only: the module has `from __future__ import annotations`, so "
+    "annotations are strings no code evaluates (mypy --strict, not pytest, holds them)"
+)
+
+
+def in_annotation(source: str, start: tuple[int, int], end: tuple[int, int]) -> bool:
+    """Whether the span from ``start`` to ``end`` (line from 1, column from 0)
+    lies inside one annotation of ``source``, a module that postpones the
+    evaluation of its annotations (PEP 563)."""
+    tree = ast.parse(source)
+    postponed = any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "__future__"
+        and any(alias.name == "annotations" for alias in node.names)
+        for node in tree.body
+    )
+    if not postponed:
+        return False
+    annotations: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            annotations.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+    for annotation in annotations:
+        assert annotation.end_lineno is not None and annotation.end_col_offset is not None
+        first = (annotation.lineno, annotation.col_offset)
+        last = (annotation.end_lineno, annotation.end_col_offset)
+        if first <= start and end <= last:
+            return True
+    return False

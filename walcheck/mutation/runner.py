@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from walcheck.mutation.equivalents import Equivalent, load_equivalents, mutated_lines
+from walcheck.mutation.equivalents import (
+    ANNOTATION_REASON,
+    Equivalent,
+    in_annotation,
+    load_equivalents,
+    mutated_lines,
+)
 
 if TYPE_CHECKING:
     from cosmic_ray.work_item import WorkItem
@@ -252,6 +258,10 @@ def run_mutation(
                             match = _equivalent(path, diff, known)
                             if match is not None:
                                 outcome, reason = "equivalent", match.reason
+                            elif in_annotation(
+                                (copy / path).read_text(encoding="utf-8"), spec.start_pos, spec.end_pos
+                            ):
+                                outcome, reason = "equivalent", ANNOTATION_REASON
                         elif result.test_outcome is TestOutcome.KILLED:
                             outcome = "timeout" if result.output == "timeout" else "killed"
                     mutant = Mutant(
