@@ -10,11 +10,13 @@ rendering of the model checker's and the machines' steps.
 
 ``payload_for(number, size)`` is the payload every harness appends when the
 bytes themselves do not matter: recognisable (it starts with the record's
-number), different for every number, deterministic.
+number), different for every number, deterministic. ``random_payload`` is its
+random twin, for writers whose overwritten records must look like data.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from model.format import WAL_OFFSET
@@ -225,3 +227,14 @@ _WORDS: dict[type, str] = {
 def payload_for(number: int, size: int) -> bytes:
     """``size`` bytes: ``r<number>:``, then the alphabet over and over."""
     return (f"r{number}:".encode() + bytes(range(97, 123)) * (size // 26 + 1))[:size]
+
+
+def random_payload(rng: random.Random, number: int, length: int) -> bytes:
+    """``length`` bytes: ``<number>:``, then bytes drawn from ``rng``. For the
+    writers whose records get overwritten on real files (walcheck crashes'
+    writer; conform's recorded session makes the same bytes in its own order of
+    draws): the leftovers of a record then look like data, as memvid's
+    compressed frames do, not like a pattern or zeros.
+    (The SIGKILL campaign's ``payload_for(n, seed)`` hashes instead: its
+    checker must rebuild any payload from ``n`` alone.)"""
+    return (f"{number}:".encode() + rng.randbytes(length))[:length]

@@ -92,6 +92,8 @@ def run_session(directory: Path, driver: Sequence[str], *, appends: int, seed: i
                 raise DriverFailure("skip_sync refused")
             full = False
             for _ in range(rng.randint(2, 4) if batch else 1):
+                # walcheck.trace.random_payload's bytes, drawn in an older order that
+                # tests/test_conform_recorded.py's minimal trace depends on.
                 payload = (f"{n}:".encode() + rng.randbytes(PAYLOAD_SIZE_MAX))[
                     : rng.randint(8, PAYLOAD_SIZE_MAX)
                 ]

@@ -54,6 +54,7 @@ from reference.mv2 import REASONS_THAT_GROW
 from reference.storage import FileDirectory
 from reference.wal import ENTRY_HEADER_SIZE
 from walcheck.real.syscalls.recorder import Reporter
+from walcheck.trace import random_payload
 
 PAYLOAD_SIZE_MAX = 700
 COMMIT_EVERY_MAX = 6
@@ -61,9 +62,8 @@ BATCH_SIZE_MAX = 5
 
 
 def payload(rng: random.Random, n: int) -> bytes:
-    """``n:`` then random bytes: leftovers of an overwritten record look like data, not zeros."""
-    length = rng.randint(1, PAYLOAD_SIZE_MAX)
-    return (f"{n}:".encode() + rng.randbytes(length))[:length]
+    """The n-th append's payload: 1 to PAYLOAD_SIZE_MAX bytes, ``n:`` then random ones."""
+    return random_payload(rng, n, rng.randint(1, PAYLOAD_SIZE_MAX))
 
 
 def _work(
