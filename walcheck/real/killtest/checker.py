@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from reference import (
     Design,
@@ -43,16 +44,14 @@ class Opening:
         return self.first_n + (sequence - self.last_sequence - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class Acknowledged:
+class Acknowledged(NamedTuple):
     """An ACK line: the writer was told ``sequence`` for its n-th append, and it is durable."""
 
     sequence: int
     n: int
 
 
-@dataclass(frozen=True, slots=True)
-class Committed:
+class Committed(NamedTuple):
     """A COMMIT line: the commit returned, applying ``applied``, checkpointed at ``checkpoint``."""
 
     applied: tuple[int, ...]
