@@ -282,7 +282,9 @@ def run_mutation(
 
 def _the_same_mutants(items: Sequence[WorkItem], wanted: Sequence[Mutant], copy: Path) -> list[WorkItem]:
     """The work items that make ``wanted`` again: same file, operator and
-    occurrence, on the same line (else the file changed under them)."""
+    occurrence (Cosmic Ray numbers them per operator through the file), and
+    the line it mutates still the one the earlier diff removed, wherever
+    edits elsewhere moved it."""
     by_key = {
         (
             Path(item.mutations[0].module_path).relative_to(copy).as_posix(),
@@ -294,7 +296,12 @@ def _the_same_mutants(items: Sequence[WorkItem], wanted: Sequence[Mutant], copy:
     picked: list[WorkItem] = []
     for mutant in wanted:
         item = by_key.get((mutant.path, mutant.operator, mutant.occurrence))
-        if item is None or item.mutations[0].start_pos[0] != mutant.line:
+        if item is not None and mutant.diff:
+            removed, _ = mutated_lines(mutant.diff)
+            lines = (copy / mutant.path).read_text(encoding="utf-8").splitlines()
+            if lines[item.mutations[0].start_pos[0] - 1].strip() not in removed:
+                item = None
+        if item is None:
             raise RuntimeError(
                 f"{mutant.where} {mutant.operator} #{mutant.occurrence}: the file changed since"
             )

@@ -265,8 +265,16 @@ class WalMachineBase(RuleBasedStateMachine):
             # storage to fail; the machine treats it as a crash next.
             return ref
         self.oracle.in_flight = None
+        appends_before = self.state.appends_total
         self.state, outcome = m.append_entry(self.state, payload)
         _agree("append_entry", ref, _model_result(outcome))
+        # S1.5: the model counts every append it makes, so that each record's
+        # append_index tells it apart (explore's oracle relies on it).
+        _agree(
+            "the model's appends_total (S1.5)",
+            self.state.appends_total,
+            appends_before + (0 if isinstance(outcome, m.WalError) else 1),
+        )
         if ref.error is None:
             assert isinstance(ref.value, int)
             self.oracle.on_append(ref.value, payload, synced=not wal.skip_sync)
