@@ -7,8 +7,6 @@ same narrowed machines must find nothing on FIXED.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 import model as m
@@ -24,7 +22,6 @@ from reference import (
     read_header,
 )
 from walcheck.sidebyside.hunts import DEFECT_HUNTS, DefectHunt, hunt, hunt_settings
-from walcheck.sidebyside.machines import build_machine
 
 # The crash hunts (C1, C2) have their own tests in tests/test_stateful_crash.py.
 HUNTS = {h.defect: h for h in DEFECT_HUNTS if h.crash_kinds is None}
@@ -33,7 +30,7 @@ HUNTS = {h.defect: h for h in DEFECT_HUNTS if h.crash_kinds is None}
 @pytest.mark.parametrize("defect", sorted(HUNTS))
 def test_stateful_hunt_finds_original_defect(defect: str) -> None:
     spec = HUNTS[defect]
-    finding = hunt(build_machine(spec.config), hunt_settings(300))
+    finding = hunt(spec.machine(), hunt_settings(spec.examples, steps=spec.steps))
     assert finding is not None, f"{defect} was not found on ORIGINAL"
     assert finding.kind == "guarantee", finding.render()
     assert finding.guarantee == spec.guarantee, finding.render()
@@ -43,8 +40,7 @@ def test_stateful_hunt_finds_original_defect(defect: str) -> None:
 @pytest.mark.parametrize("defect", sorted(HUNTS))
 def test_stateful_same_hunt_finds_nothing_on_fixed(defect: str) -> None:
     spec: DefectHunt = HUNTS[defect]
-    config = dataclasses.replace(spec.config, design=m.Design.FIXED, name=spec.config.name + "Fixed")
-    finding = hunt(build_machine(config), hunt_settings(300))
+    finding = hunt(spec.on_fixed().machine(), hunt_settings(300))
     assert finding is None, finding.render()
 
 

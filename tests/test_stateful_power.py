@@ -252,8 +252,7 @@ def test_stateful_c4_hunt_finds_nothing_on_fixed() -> None:
     from walcheck.sidebyside.hunts import DEFECT_HUNTS, hunt, hunt_settings
 
     spec = next(h for h in DEFECT_HUNTS if h.defect == "C4")
-    fixed = dataclasses.replace(spec, config=dataclasses.replace(spec.config, design=m.Design.FIXED))
-    finding = hunt(fixed.machine(), hunt_settings(150))
+    finding = hunt(spec.on_fixed().machine(), hunt_settings(150))
     assert finding is None, finding.render()
 
 
@@ -265,3 +264,15 @@ def test_stateful_check_with_a_seed_repeats_its_figures() -> None:
     assert first.figures == second.figures and first.figures["steps"] > 0
     other = run_campaign(m.Design.FIXED, examples=12, seconds=None, steps=10, seed=8)
     assert other.figures != first.figures
+
+
+def test_check_original_hunts_every_defect_in_order() -> None:
+    """issue 14: ``walcheck check --design original --seed N`` runs every hunt of
+    spec/defects.md (C4 included) one after another in one process, as check
+    does, and each finds its own defect."""
+    from walcheck.sidebyside.hunts import DEFECT_HUNTS, run_campaign
+
+    report = run_campaign(m.Design.ORIGINAL, examples=300, seconds=None, seed=1)
+    assert not report.missed, "\n".join(f.render() for f in report.findings)
+    assert report.ok
+    assert [f.machine for f in report.findings] == [h.config.name for h in DEFECT_HUNTS]

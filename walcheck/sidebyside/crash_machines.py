@@ -16,14 +16,15 @@ built from it (``build_crash_machine``, ``crash_config``) close the module.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from hypothesis import strategies as st
-from hypothesis.stateful import precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 
 import model as m
 from model import caller
@@ -42,6 +43,8 @@ from walcheck.sidebyside.machines import (
     _agree,
     _reference_result,
     build_machine,
+    recall,
+    remember,
 )
 from walcheck.sidebyside.simdisk import (
     SimulatedCrash,
@@ -61,6 +64,8 @@ CRASH_KINDS = frozenset({"kill", "power_loss", "crash_during", "torn", "io_error
 # Not in CRASH_KINDS: "kill_during", a process killed inside an operation with
 # every write it made kept (no power loss); the C4 hunt makes only those.
 CRASH_OPERATIONS = ("append", "put", "commit", "grow", "flush")
+# In ``crash_points``: the state after every step, as a crash between operations finds it.
+BETWEEN = "between operations"
 
 
 class CrashMachineBase(WalMachineBase):
@@ -69,6 +74,13 @@ class CrashMachineBase(WalMachineBase):
     # Which crashes the machine makes: a hunt for one of ORIGINAL's crash
     # defects narrows them so that only that defect is reachable.
     crash_kinds: ClassVar[frozenset[str]] = CRASH_KINDS
+    # Where a hunt checks every crash point, as a crash there would leave the
+    # file, without crashing: after every storage call of the operations named
+    # here (a torn write is the one just made), and after every step for BETWEEN. What a crash there may
+    # leave: POINT_IMAGES's kinds. Nothing for the FIXED machines, which crash
+    # for real and go on from the images.
+    crash_points: ClassVar[frozenset[str]] = frozenset()
+    point_images: ClassVar[frozenset[str]] = frozenset()
 
     def _new_storage(self) -> Storage:
         self.simdir = SimulatedDirectory()
@@ -90,6 +102,45 @@ class CrashMachineBase(WalMachineBase):
     def disk(self) -> SimulatedDisk:
         assert isinstance(self.storage, SimulatedDisk)
         return self.storage
+
+    # -- every crash point, checked in place --------------------------------------
+
+    @contextlib.contextmanager
+    def _operation(self, name: str) -> Iterator[None]:
+        if name not in self.crash_points or not isinstance(self.storage, SimulatedDisk):
+            yield
+            return
+        disk = self.disk
+        start = disk.calls
+
+        def check() -> None:
+            self._check_crash_point(f"inside {name}, after its storage call {disk.calls - start}")
+
+        disk.after_call = check
+        try:
+            yield
+        finally:
+            disk.after_call = None
+
+    @invariant()
+    def crash_points_between_operations(self) -> None:
+        if BETWEEN in self.crash_points and isinstance(self.storage, SimulatedDisk):
+            self._check_crash_point("between operations")
+
+    def _check_crash_point(self, where: str) -> None:
+        """What a crash here would leave, each image recovered and checked
+        (G1, G2, G5, and the next sequence, G3 and G4) as after a real crash; the
+        machine itself goes on undisturbed."""
+        disk = self.disk
+        if "power_loss" in self.point_images:
+            kind = "power loss"
+            images = self._images(disk.calls, torn="torn" in self.point_images)
+        else:
+            kind, images = "process kill", [disk.kill_image()]
+        for image in dict.fromkeys(images):
+            if self._header_intact(image):
+                self._recover_image(image, f"{kind} {where}")
+        self.counters["crash points checked"] += 1
 
     # -- crash handling ---------------------------------------------------------
 
@@ -134,34 +185,42 @@ class CrashMachineBase(WalMachineBase):
         model on the same bytes and against the oracle."""
         storage = MemoryStorage(image)
         header = read_header(storage, clear_legacy_lock=False)
-        reason = f"after a crash ({where}) the WAL cannot be opened"
-        records = self._recover(image, self.design, G5_reason=reason)
-        state, error = m.open_wal(self._model_state_of(image), read_only=True)
-        if error is not None:
-            raise Divergence(f"the model cannot open a crash image the reference opens: {error}")
-        state, pending = m.pending_records(state)
-        assert isinstance(pending, list)
-        _agree("recovery of a crash image", records, [(r.sequence, r.payload) for r in pending])
+        known = None if media_damage else recall("crash image", self.design, image)
+        if not isinstance(known, tuple):
+            reason = f"after a crash ({where}) the WAL cannot be opened"
+            records = self._recover(image, self.design, G5_reason=reason)
+            state, error = m.open_wal(self._model_state_of(image), read_only=True)
+            if error is not None:
+                raise Divergence(f"the model cannot open a crash image the reference opens: {error}")
+            state, pending = m.pending_records(state)
+            assert isinstance(pending, list)
+            _agree("recovery of a crash image", records, [(r.sequence, r.payload) for r in pending])
+            next_sequence = None if media_damage else self._next_sequence(image)
+            if not media_damage:
+                remember("crash image", self.design, image, (tuple(records), next_sequence))
+        else:
+            records, next_sequence = list(known[0]), known[1]
         self.oracle.check_after_crash(
             records, header.wal_sequence, f"recovery after a crash ({where})", media_damage=media_damage
         )
-        if not media_damage:
-            self._probe_next_sequence(image, records, header.wal_sequence, where)
+        if next_sequence is not None:
+            self.oracle.check_next_sequence(
+                next_sequence, records, header.wal_sequence, f"after a crash ({where})"
+            )
         self.counters["crash images checked"] += 1
         return records, header.wal_sequence
 
-    def _probe_next_sequence(
-        self, image: bytes, records: list[tuple[int, bytes]], durable_checkpoint: int, where: str
-    ) -> None:
+    def _next_sequence(self, image: bytes) -> int | None:
         """Open a copy of the image for writing, as memvid would after the
-        restart, and append once: the sequence it gets must be new (G3, G4)."""
+        restart, and append once: the sequence it gets must be new (G3, G4),
+        which the oracle checks. None when the append is refused (a full
+        region says nothing about sequences)."""
         probe = MemoryStorage(image)
         try:
             wal = EmbeddedWal.open(probe, read_header(probe), design=RefDesign(self.design.value))
-            sequence = wal.append_entry(b"probe")
+            return wal.append_entry(b"probe")
         except WalError:
-            return  # a full region or a refused append says nothing about sequences
-        self.oracle.check_next_sequence(sequence, records, durable_checkpoint, f"after a crash ({where})")
+            return None
 
     def _crash(self, pick: int, where: str, *, torn: bool) -> None:
         if self.wal is not None and self.wal.skip_sync:
@@ -430,9 +489,13 @@ def build_crash_machine(
     config: MachineConfig,
     kinds: frozenset[str] = CRASH_KINDS,
     operations: tuple[str, ...] = CRASH_OPERATIONS,
+    *,
+    crash_points: frozenset[str] = frozenset(),
+    point_images: frozenset[str] = frozenset(),
 ) -> type[CrashMachineBase]:
     """``build_machine``'s rules for ``config``, on a crashing disk; a crash inside
-    an operation picks one of ``operations``."""
+    an operation picks one of ``operations``; every crash point of
+    ``crash_points`` is checked in place (``CrashMachineBase.crash_points``)."""
     base = build_machine(config)
 
     class Machine(CrashMachineBase, base):  # type: ignore[misc, valid-type]
@@ -481,6 +544,8 @@ def build_crash_machine(
 
     Machine.config = config
     Machine.crash_kinds = kinds
+    Machine.crash_points = crash_points
+    Machine.point_images = point_images
     Machine.__name__ = Machine.__qualname__ = config.name
     return Machine
 

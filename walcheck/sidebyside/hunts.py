@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 import model as m
 from walcheck.oracle import GuaranteeViolation
+from walcheck.sidebyside.crash_machines import BETWEEN
 from walcheck.sidebyside.labels import describe_rule
 from walcheck.sidebyside.machines import (
     Divergence,
@@ -28,6 +30,7 @@ from walcheck.sidebyside.machines import (
     WalMachineBase,
     build_machine,
     memvid_sizes_config,
+    remembering,
     small_region_config,
 )
 
@@ -64,7 +67,7 @@ class DefectHunt:
     # Crash hunts (C1, C2) run a crash machine making only these crashes.
     crash_kinds: frozenset[str] | None = None
     examples: int = 300
-    steps: int = 30
+    steps: int = 10
     # Guarantees whose violation also counts as finding it (a defect may show
     # first through a consequence).
     also: frozenset[str] = frozenset()
@@ -75,21 +78,59 @@ class DefectHunt:
     # the region, so that no entry ever ends at the region's end behind a
     # checkpointed one, where D1 would strike first.
     commit_when_full: bool = False
+    # Crash hunts: where every crash point is checked in place, and what a crash
+    # there may leave (CrashMachineBase.crash_points, point_images).
+    crash_points: frozenset[str] = frozenset()
+    point_images: frozenset[str] = frozenset()
+    # The rules the hunt's machine runs (None: all of them). The others cannot
+    # bring the defect's state nearer: read-only queries, whose checks the
+    # invariants make after every step anyway, and rules this hunt's
+    # configuration turns into no-ops. Each rule left out is a step fewer wasted
+    # while searching, and a try fewer per step while shrinking (Hypothesis
+    # tries every lower rule at every step).
+    rules: frozenset[str] | None = None
+    # A rule more: ``append_batch``, batch mode turned on and a few appends
+    # made in it, none synced (C3's state: records a commit covers that no
+    # sync made durable).
+    batches: bool = False
 
     def machine(self) -> type[WalMachineBase]:
+        machine: type[WalMachineBase]
         if self.crash_kinds is None:
-            return build_machine(self.config)
-        from walcheck.sidebyside.crash_machines import CRASH_OPERATIONS, build_crash_machine
+            machine = build_machine(self.config)
+        else:
+            from walcheck.sidebyside.crash_machines import CRASH_OPERATIONS, build_crash_machine
 
-        machine = build_crash_machine(self.config, self.crash_kinds, self.operations or CRASH_OPERATIONS)
-        return _committing_when_full(machine) if self.commit_when_full else machine
+            machine = build_crash_machine(
+                self.config,
+                self.crash_kinds,
+                self.operations or CRASH_OPERATIONS,
+                crash_points=self.crash_points,
+                point_images=self.point_images,
+            )
+            if self.commit_when_full:
+                machine = _committing_when_full(machine)
+        if self.batches:
+            machine = _batching(machine)
+        return machine if self.rules is None else only_rules(machine, self.rules)
+
+    def on_fixed(self) -> DefectHunt:
+        """The same hunt on FIXED, which must find nothing: every rule of the
+        machine, not only the hunt's (a FIXED machine narrows nothing)."""
+        config = dataclasses.replace(self.config, design=m.Design.FIXED, name=self.config.name + "Fixed")
+        return dataclasses.replace(self, config=config, rules=None)
 
     def found_by(self, finding: Finding | None) -> bool:
         """The finding is this defect: its guarantee, and for a defect that needs
         a crash (C1-C4), a crash in its trace (D1 breaks G1 too, without one)."""
         if finding is None or finding.guarantee not in {self.guarantee, *self.also}:
             return False
-        return self.crash_kinds is None or any(line.startswith(CRASH_STEPS) for line in finding.trace)
+        if self.crash_kinds is None:
+            return True
+        # A crash rule in the trace, or a crash point checked in place (its message says where).
+        return "after a crash" in finding.message or any(
+            line.startswith(CRASH_STEPS) for line in finding.trace
+        )
 
 
 def _original(
@@ -120,9 +161,16 @@ def _crash_original(name: str, region_size: int | None = None) -> MachineConfig:
 
 
 # Each hunt narrows the strategies so that only its own defect is reachable:
-# D1 needs an entry ending within 48 bytes of the region end, which 40 appends
+# D1 needs an entry ending within 48 bytes of the region end, which 10 appends
 # of at most 10 bytes never reach in 4096 bytes; D2 needs a sequence near 2**64;
-# D3 a region under 48 bytes; D4 an empty payload.
+# D3 a region under 48 bytes; D4 an empty payload. Each runs the rules that
+# change the WAL (``rules``), 10 steps an example: every catalogued trace is
+# at most 6 steps long, and a short example is found sooner and shrunk sooner.
+# The crash hunts check every crash point in place (``crash_points``) instead
+# of drawing where to crash: a crash point is no longer a rule the search must
+# happen to draw, with the right call number, at the right moment.
+_WRITING = frozenset({"append", "commit", "flush", "reopen", "set_skip_sync"})
+
 DEFECT_HUNTS: tuple[DefectHunt, ...] = (
     DefectHunt(
         "D1",
@@ -133,6 +181,7 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
             initial_sequences=st.just(0),
             payloads=st.binary(min_size=1, max_size=300),
         ),
+        rules=_WRITING,
     ),
     DefectHunt(
         "D2",
@@ -141,15 +190,18 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         _original(
             "StatefulOriginalD2",
             region_sizes=st.just(4096),
-            initial_sequences=st.integers(2**64 - 3, 2**64 - 1),
+            # The last sequences first: one append from the wrap, then two, then three.
+            initial_sequences=st.sampled_from([2**64 - 1, 2**64 - 2, 2**64 - 3]),
             payloads=st.binary(min_size=1, max_size=10),
         ),
+        rules=_WRITING,
     ),
     DefectHunt(
         "D3",
         "a region smaller than one entry header makes the sentinel write past the region",
         "G6",
         _original("StatefulOriginalD3", region_sizes=st.integers(1, 47), initial_sequences=st.just(0)),
+        rules=_WRITING,
     ),
     DefectHunt(
         "D4",
@@ -161,14 +213,18 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
             initial_sequences=st.just(0),
             payloads=st.binary(min_size=0, max_size=10),
         ),
+        rules=_WRITING,
     ),
     DefectHunt(
         "C1",
         "a crash inside an append tears its entry, and no open succeeds",
         "G5",
-        # A region that 30 steps never wrap: a lost sentinel (C2) cannot strike first.
-        _crash_original("StatefulCrashOriginal", region_size=64 * 50 + 63),
-        crash_kinds=frozenset({"kill", "power_loss", "crash_during", "torn"}),
+        # A region that 10 steps never wrap: a lost sentinel (C2) cannot strike first.
+        _crash_original("StatefulCrashOriginal", region_size=64 * 12 + 63),
+        crash_kinds=frozenset(),
+        crash_points=frozenset({"append"}),
+        point_images=frozenset({"power_loss", "torn"}),
+        rules=_WRITING,
     ),
     DefectHunt(
         "C2",
@@ -176,29 +232,34 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         "G2",
         # 64·2 + 63 bytes (explore's "wrap"): two entries, a commit, and the third wraps.
         _crash_original("StatefulCrashOriginalPowerLoss", region_size=64 * 2 + 63),
-        crash_kinds=frozenset({"power_loss"}),
-        examples=3000,
-        steps=40,
+        crash_kinds=frozenset(),
+        crash_points=frozenset({BETWEEN}),
+        point_images=frozenset({"power_loss"}),
+        rules=_WRITING,
+        examples=1000,
         also=frozenset({"G3", "G4"}),
     ),
     DefectHunt(
         "C3",
         "a header that outlives the records it covers restarts the sequence below the checkpoint",
         "G3",
-        _crash_original("StatefulCrashOriginalHeaderAhead", region_size=64 * 50 + 63),
-        crash_kinds=frozenset({"crash_during"}),
-        # Only a commit dies: the header's write is the one that must outlive the records.
-        operations=("commit",),
-        examples=3000,
-        steps=40,
+        # Power lost only inside a commit: the header's write is the one that
+        # must outlive the records. A region 10 steps never wrap (C2).
+        _crash_original("StatefulCrashOriginalHeaderAhead", region_size=64 * 12 + 63),
+        crash_kinds=frozenset(),
+        crash_points=frozenset({"commit"}),
+        point_images=frozenset({"power_loss"}),
+        rules=_WRITING | {"append_batch"},
+        batches=True,
+        examples=1000,
     ),
     DefectHunt(
         "C4",
         "the commit's sentinel erases a log that fills the region before the header covers it",
         "G1",
         # spec/explore.md's shortest trace: two 52-byte entries fill 104 bytes
-        # exactly; only kills inside an operation, which keep every write, so
-        # that a lost sentinel (C2) or a torn entry (C1) cannot strike.
+        # exactly; only kills inside a commit, which keep every write, so that a
+        # lost sentinel (C2) or a torn entry (C1) cannot strike.
         dataclasses.replace(
             _original(
                 "StatefulCrashOriginalExactFit",
@@ -208,9 +269,11 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
             ),
             growth_limit=104,  # no growth: the region stays a whole number of entries
         ),
-        crash_kinds=frozenset({"kill_during"}),
-        operations=("commit",),
+        crash_kinds=frozenset(),
+        crash_points=frozenset({"commit"}),
+        point_images=frozenset({"kill"}),
         commit_when_full=True,
+        rules=_WRITING,
     ),
 )
 
@@ -245,6 +308,50 @@ def _committing_when_full(base: type[WalMachineBase]) -> type[WalMachineBase]:
 
     Machine.__name__ = Machine.__qualname__ = base.__name__
     return Machine
+
+
+def _batching(base: type[WalMachineBase]) -> type[WalMachineBase]:
+    from hypothesis.stateful import precondition, rule
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        @precondition(lambda self: self._writable())
+        @rule(payloads=st.lists(base.config.payloads, min_size=1, max_size=3))
+        def append_batch(self, payloads: list[bytes]) -> None:
+            """Batch mode (S3.13), as memvid's put_many begins: skip_sync on,
+            then the appends, unsynced until a flush or a commit's sync."""
+            self.set_skip_sync(True)
+            for payload in payloads:
+                with self._operation("append"):
+                    self._append_both(payload)
+
+    Machine.__name__ = Machine.__qualname__ = base.__name__
+    return Machine
+
+
+def only_rules(base: type[WalMachineBase], keep: frozenset[str]) -> type[WalMachineBase]:
+    """``base`` running only the rules named in ``keep``. The others stay as
+    plain methods (a crash inside a commit still calls ``commit``); Hypothesis
+    takes as rules only the methods its decorator marked."""
+    from hypothesis.stateful import RULE_MARKER
+
+    rules = {name for name, member in inspect.getmembers(base) if hasattr(member, RULE_MARKER)}
+    unknown = keep - rules
+    if unknown:
+        raise ValueError(f"{base.__name__} has no rules {sorted(unknown)}")
+
+    def plain(name: str) -> Callable[..., object]:
+        marked = getattr(base, name)
+
+        def method(self: WalMachineBase, *args: object, **kwargs: object) -> object:
+            return marked(self, *args, **kwargs)
+
+        method.__name__ = name
+        return method
+
+    namespace: dict[str, object] = {name: plain(name) for name in sorted(rules - keep)}
+    machine = type(base.__name__, (base,), namespace)
+    machine.__qualname__ = base.__qualname__
+    return machine
 
 
 def fixed_machines() -> list[type[WalMachineBase]]:
@@ -299,7 +406,7 @@ def hunt(
     """Run ``machine``; return the shrunk counterexample, or None if none was found."""
     test = _seeded(machine, run_settings, seed)
     try:
-        with _shrinking_for(shrink_seconds):
+        with _shrinking_for(shrink_seconds), remembering():
             test()
     except GuaranteeViolation as violation:
         return Finding(machine.__name__, "guarantee", violation.guarantee, str(violation), _trace(violation))
@@ -330,7 +437,8 @@ def _trace(error: BaseException) -> tuple[str, ...]:
             if line.startswith("Explanation:"):
                 return tuple(lines)
             invariant_call = any(
-                name in line for name in ("another_reader", "reference_and_model", "model_invariants")
+                name in line
+                for name in ("another_reader", "reference_and_model", "model_invariants", "crash_points")
             )
             if line.startswith("state.") and invariant_call:
                 continue  # invariants run after every step; they add nothing to read

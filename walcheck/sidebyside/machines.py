@@ -18,11 +18,12 @@ crash_machines.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -130,6 +131,41 @@ class MachineConfig:
     caller_layer: bool = False
 
 
+# What recovering an image gave, by what was asked ("read": a read-only
+# open's pending records; crash_machines: a crash image's whole recovery),
+# design and image bytes. Both sides' recovery depends on nothing but the
+# bytes, and a hunt meets the same image again and again (every example that
+# shares a prefix, every shrinking attempt); the oracle's checks still run
+# every time. Only inside ``remembering()`` (a hunt), so that a test that
+# plants a bug in the code never reads what the unplanted code found, or
+# leaves its own results behind. Bounded: the oldest half goes when full.
+_REMEMBERED: dict[tuple[str, m.Design, bytes], object] | None = None
+_REMEMBERED_KEPT = 4096
+
+
+@contextlib.contextmanager
+def remembering() -> Iterator[None]:
+    global _REMEMBERED
+    saved, _REMEMBERED = _REMEMBERED, {}
+    try:
+        yield
+    finally:
+        _REMEMBERED = saved
+
+
+def recall(what: str, design: m.Design, image: bytes) -> object | None:
+    return None if _REMEMBERED is None else _REMEMBERED.get((what, design, image))
+
+
+def remember(what: str, design: m.Design, image: bytes, value: object) -> None:
+    if _REMEMBERED is None:
+        return
+    if len(_REMEMBERED) >= _REMEMBERED_KEPT:
+        for old in list(_REMEMBERED)[: _REMEMBERED_KEPT // 2]:
+            del _REMEMBERED[old]
+    _REMEMBERED[(what, design, image)] = value
+
+
 class WalMachineBase(RuleBasedStateMachine):
     """Rules and invariants that do not depend on the configuration."""
 
@@ -216,6 +252,12 @@ class WalMachineBase(RuleBasedStateMachine):
         shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- helpers --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _operation(self, name: str) -> Iterator[None]:
+        """Around each operation a rule runs: the crash machines check the
+        crash points inside the ones their hunt names."""
+        yield
 
     def _open_reference(self, *, read_only: bool) -> EmbeddedWal:
         """What memvid does to open: read the header (clearing legacy lock bytes), open the WAL."""
@@ -373,7 +415,8 @@ class WalMachineBase(RuleBasedStateMachine):
         assert self.wal is not None and self.storage is not None and self.header is not None
         assert self.state is not None
         wal, storage, header = self.wal, self.storage, self.header
-        ref = _reference_result(lambda: _records(commit(wal, storage, header)))
+        with self._operation("commit"):
+            ref = _reference_result(lambda: _records(commit(wal, storage, header)))
         done = caller.commit(self.state)
         self.state = done.state
         self._committed("commit", ref, done.error, done.applied, "commits")
@@ -507,7 +550,8 @@ class WalMachineBase(RuleBasedStateMachine):
         """S3.13: the sync that acknowledges a batch."""
         assert self.wal is not None
         wal = self.wal
-        ref = _reference_result(wal.flush)
+        with self._operation("flush"):
+            ref = _reference_result(wal.flush)
         _agree("flush", ref, Result())
         assert self.state is not None
         self.state = m.flush(self.state)
@@ -518,7 +562,8 @@ class WalMachineBase(RuleBasedStateMachine):
     def grow(self) -> None:
         """S3.11 on its own: memvid doubling the region before it is full."""
         assert self.header is not None
-        self._grow_both(self.header.wal_size + 1)
+        with self._operation("grow"):
+            self._grow_both(self.header.wal_size + 1)
 
     # -- invariants -------------------------------------------------------------
 
@@ -608,15 +653,21 @@ class WalMachineBase(RuleBasedStateMachine):
 
     @staticmethod
     def _recover(image: bytes, design: m.Design, *, G5_reason: str) -> list[tuple[int, bytes]]:
-        """Open ``image`` read-only with ``design``'s code and return its pending records."""
+        """Open ``image`` read-only with ``design``'s code and return its pending
+        records (remembered in a hunt: ``remembering``)."""
+        known = recall("read", design, image)
+        if isinstance(known, tuple):
+            return list(known)
         storage = MemoryStorage(image)
         try:
             reader = EmbeddedWal.open_read_only(
                 storage, read_header(storage, clear_legacy_lock=False), design=RefDesign(design.value)
             )
-            return _records(reader.pending_records())
+            records = _records(reader.pending_records())
         except WalError as error:
             raise GuaranteeViolation("G5", f"{G5_reason}: {error}") from error
+        remember("read", design, image, tuple(records))
+        return records
 
     def _memvid_writer_recovers(self, image: bytes) -> None:
         """G7: memvid opening a FIXED file for writing (on a copy: its open writes
@@ -650,13 +701,15 @@ def build_machine(config: MachineConfig) -> type[WalMachineBase]:
         @rule(payload=config.payloads)
         def append(self, payload: bytes) -> None:
             """S3.4 as the WAL's own caller would use it."""
-            self._append_both(payload)
+            with self._operation("append"):
+                self._append_both(payload)
 
         @precondition(lambda self: self.wal is not None and not self.wal.read_only)
         @rule(payload=config.payloads)
         def put(self, payload: bytes) -> None:
             """memvid's put, growing the region when it must."""
-            self._put(payload)
+            with self._operation("put"):
+                self._put(payload)
 
     Machine.config = config
     Machine.__name__ = Machine.__qualname__ = config.name

@@ -80,7 +80,7 @@ import itertools
 import math
 import os
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 SECTOR_SIZE = 512
@@ -149,6 +149,11 @@ class SimulatedDisk:
         self._crash_at: int | None = None
         self._write_fault: _WriteFault | None = None
         self._sync_fault: _SyncFault | None = None
+        # Called after every write_at and sync that returned, with the disk as
+        # a crash right then would find it: the write just made is the one a
+        # power loss may tear (the crash machines check every crash point of an
+        # operation this way).
+        self.after_call: Callable[[], None] | None = None
 
     # -- Storage ----------------------------------------------------------------
 
@@ -175,6 +180,8 @@ class SimulatedDisk:
         write = Write(offset, bytes(data))
         _apply(self._view, write)
         self._unsynced.append(write)
+        if self.after_call is not None:
+            self.after_call()
 
     def sync(self) -> None:
         self._begin_call()
@@ -187,6 +194,8 @@ class SimulatedDisk:
         self._calls += 1
         self._durable = bytes(self._view)
         self._unsynced.clear()
+        if self.after_call is not None:
+            self.after_call()
 
     def size(self) -> int:
         return len(self._view)
