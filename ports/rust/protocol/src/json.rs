@@ -284,21 +284,13 @@ impl Parser<'_> {
     fn array(&mut self, depth: usize) -> Result<Value, String> {
         self.expect(b'[')?;
         let mut items = Vec::new();
-        self.skip_space();
-        if self.peek() == Some(b']') {
-            self.at += 1;
+        if self.closes(b']') {
             return Ok(Value::Array(items));
         }
         loop {
             items.push(self.value(depth + 1)?);
-            self.skip_space();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
-                    self.at += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return self.error("expected ',' or ']'"),
+            if self.comma_or_closes(b']')? {
+                return Ok(Value::Array(items));
             }
         }
     }
@@ -306,9 +298,7 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value, String> {
         self.expect(b'{')?;
         let mut fields: Vec<(String, Value)> = Vec::new();
-        self.skip_space();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
+        if self.closes(b'}') {
             return Ok(Value::Object(fields));
         }
         loop {
@@ -319,16 +309,32 @@ impl Parser<'_> {
             // Python's json keeps the last of repeated keys; so does this.
             fields.retain(|(k, _)| *k != key);
             fields.push((key, value));
-            self.skip_space();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Value::Object(fields));
-                }
-                _ => return self.error("expected ',' or '}'"),
+            if self.comma_or_closes(b'}')? {
+                return Ok(Value::Object(fields));
             }
         }
+    }
+
+    /// Past `close` (true) if it comes next, after white space; else nothing read past the space.
+    fn closes(&mut self, close: u8) -> bool {
+        self.skip_space();
+        let closed = self.peek() == Some(close);
+        if closed {
+            self.at += 1;
+        }
+        closed
+    }
+
+    /// After an array's item or an object's field: past `close` (true) or past a comma (false).
+    fn comma_or_closes(&mut self, close: u8) -> Result<bool, String> {
+        if self.closes(close) {
+            return Ok(true);
+        }
+        if self.peek() == Some(b',') {
+            self.at += 1;
+            return Ok(false);
+        }
+        self.error(&format!("expected ',' or '{}'", close as char))
     }
 }
 
@@ -352,6 +358,14 @@ mod tests {
         {
             assert!(parse(bad).is_err(), "{bad} parsed");
         }
+    }
+
+    #[test]
+    fn names_the_closing_byte_it_expected() {
+        assert_eq!(parse("[1 2]"), Err("expected ',' or ']' at 3".to_string()));
+        assert_eq!(parse(r#"{"a": 1 2}"#), Err("expected ',' or '}' at 8".to_string()));
+        assert_eq!(parse("[ ]"), Ok(Value::Array(Vec::new())));
+        assert_eq!(parse(r#"{ "a" : [ 1 , { } ] }"#).unwrap().to_json(), r#"{"a": [1, {}]}"#);
     }
 
     #[test]

@@ -83,12 +83,7 @@ pub fn replay<P: Port>(vector: &Path, driver: &mut Driver<P>, workdir: &Path) ->
         let answer = driver.answer(&substitute_path(request, &path));
         replayed.requests += 1;
         if !answer.same(expected) {
-            return Err(at(format!(
-                "{}\n  expected {}\n  got      {}",
-                request.to_json(),
-                expected.to_json(),
-                answer.to_json()
-            )));
+            return Err(at(differs(request.to_json(), expected, &answer)));
         }
         let data = fs::read(&path).map_err(|e| at(e.to_string()))?;
         let outside = step.get("outside_writes").and_then(Value::as_bool).unwrap_or(false);
@@ -123,18 +118,18 @@ pub fn replay<P: Port>(vector: &Path, driver: &mut Driver<P>, workdir: &Path) ->
                 fields.retain(|(k, _)| k != "ok");
             }
             if !answer.same(state) {
-                return Err(at(format!(
-                    "{}: state differs\n  expected {}\n  got      {}",
-                    request.to_json(),
-                    state.to_json(),
-                    answer.to_json()
-                )));
+                return Err(at(differs(format!("{}: state differs", request.to_json()), state, &answer)));
             }
             replayed.states_compared += 1;
         }
     }
     let _ = fs::remove_file(&path);
     Ok(replayed)
+}
+
+/// `what`, then the expected and the received value, one a line, aligned.
+fn differs(what: String, expected: &Value, got: &Value) -> String {
+    format!("{what}\n  expected {}\n  got      {}", expected.to_json(), got.to_json())
 }
 
 /// Replay every `*.json` in `directory`, in name order; the errors of all of them.
