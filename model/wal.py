@@ -194,6 +194,7 @@ class State:
     appends_total: int = 0
 
 
+# Alike in shape to walcheck/sidebyside/simdisk.py's Write only: a frozen pair and its derived size.
 @dataclass(frozen=True, slots=True)
 class ScannedRecord:
     position: int

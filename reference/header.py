@@ -5,7 +5,7 @@ Validation order and reason strings follow memvid's ``HeaderCodec``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reference.errors import InvalidHeader, WalIoError
 from reference.storage import Storage
@@ -47,16 +47,7 @@ class Header:
     version: int = VERSION
 
     def copy(self) -> Header:
-        return Header(
-            wal_size=self.wal_size,
-            footer_offset=self.footer_offset,
-            wal_offset=self.wal_offset,
-            wal_checkpoint_pos=self.wal_checkpoint_pos,
-            wal_sequence=self.wal_sequence,
-            toc_checksum=self.toc_checksum,
-            magic=self.magic,
-            version=self.version,
-        )
+        return replace(self)
 
 
 def encode_header(header: Header) -> bytes:

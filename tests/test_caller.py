@@ -211,6 +211,7 @@ def _nothing(memory: Memory, told: Told) -> None:
 class TestStagedCommit:
     @pytest.mark.parametrize("design", list(Design), ids=lambda d: d.value)
     def test_the_commit_replaces_the_file_with_a_synced_copy(self, tmp_path: Path, design: Design) -> None:
+        # Starts as TestRecoveryAtOpen's first test does, on purpose: each test's file is made where it reads.
         path = tmp_path / "m.mv2"
         memory = Memory.create(FileDirectory(path), design=design, wal_size=4096)
         memory.put(b"one")
@@ -256,6 +257,7 @@ def _reopen(memory: Memory, told: Told) -> None:
 class TestRecoveryAtOpen:
     @pytest.mark.parametrize("design", list(Design), ids=lambda d: d.value)
     def test_the_open_applies_pending_records(self, tmp_path: Path, design: Design) -> None:
+        # Starts as TestStagedCommit's first test does, on purpose: each test's file is made where it reads.
         path = tmp_path / "m.mv2"
         memory = Memory.create(FileDirectory(path), design=design, wal_size=4096)
         memory.put(b"one")

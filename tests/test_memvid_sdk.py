@@ -384,6 +384,7 @@ CHECKSUM = "wal record checksum mismatch"
 FIRST_SEVEN = [(1, "checkpointed"), (2, "checkpointed"), (3, "checkpointed"), (4, "checkpointed")] + [
     (sequence, "pending") for sequence in (5, 6, 7)
 ]
+# A table, its rows alike in shape on purpose: each damage spells out all it expects, read row by row.
 DAMAGES = {
     "flip a committed frame's payload": Damage(
         damage=_flip_payload(2),

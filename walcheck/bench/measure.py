@@ -77,6 +77,7 @@ class BenchError(RuntimeError):
     """A measurement did not do the work it was meant to time."""
 
 
+# Not rust.py's SideBySidePlan, on purpose: this bench also times the suite and the exhaustive run.
 @dataclass(frozen=True)
 class Plan:
     """How much work each measurement does."""

@@ -57,6 +57,7 @@ GOALS: tuple[tuple[str, str, str, float], ...] = (
 )
 
 
+# Not measure.py's Plan, on purpose: the workloads all three implementations run, with counts of their own.
 @dataclass(frozen=True)
 class SideBySidePlan:
     payload_sizes: tuple[int, ...]

@@ -77,6 +77,7 @@ def add_parser(subparsers: arguments.Subparsers) -> argparse.ArgumentParser:
         metavar="PATH",
         help="replay the vectors in PATH (a .json file or a directory) instead of generating traces",
     )
+    # Spelled out as check_command.py's options are, on purpose: each flag its own type, default and help.
     conform.add_argument(
         "--timeout",
         type=arguments.positive_float,

@@ -293,6 +293,7 @@ def _event_json(event: Event) -> dict[str, Any]:
 def build_vector(scenario: Scenario, design: m.Design) -> dict[str, Any]:
     trace = scenario.trace
     return {
+        # Key by key, like inspect's render.py's report, on purpose: each document is its own format (P5).
         "format": FORMAT,
         "name": scenario.name,
         "description": scenario.description,

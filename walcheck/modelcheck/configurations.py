@@ -51,6 +51,7 @@ class Configuration:
 # (D2); 64-byte entries in a region of 64k + 63 bytes, which wraps without
 # ever leaving fewer than 48 bytes, so that only crashes can break it (C2,
 # C3); an entry across the boundary of two 512-byte sectors (C1).
+# A table, its rows alike in shape on purpose: one row a configuration, each with its own numbers.
 CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration(
         "under-header",

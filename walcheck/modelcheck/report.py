@@ -107,6 +107,8 @@ class Violation:
         }
 
 
+# Alike in shape to killtest/campaign.py's KillReport and syscalls/campaign.py's CrashReport,
+# on purpose: each counts its own campaign's work (here states and depths); none is the other's.
 @dataclass
 class ExploreReport:
     design: str

@@ -26,6 +26,7 @@ def add_parser(subparsers: arguments.Subparsers) -> argparse.ArgumentParser:
         default="fixed",
         help="which design to check (default: fixed)",
     )
+    # Spelled out as conform_command.py's options are, on purpose: each flag its own type, default and help.
     check.add_argument(
         "--examples",
         type=arguments.positive_int,

@@ -101,6 +101,7 @@ class SimulatedCrash(Exception):
     """Raised by an armed disk instead of performing the call: the process died here."""
 
 
+# Alike in shape to model/wal.py's ScannedRecord only: a frozen pair and its derived end.
 @dataclass(frozen=True, slots=True)
 class Write:
     """One completed ``write_at``: ``data`` at file offset ``offset``."""

@@ -78,6 +78,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     bare.add_argument(
         "--region-offset", type=u64_argument, default=None, help="where the region starts (default: 0)"
     )
+    # Spelled out as syscalls/command.py's options are, on purpose: each flag its own type, default and help.
     bare.add_argument("--region-size", type=u64_argument, default=None, help="the region's size (wal_size)")
     bare.add_argument(
         "--checkpoint-sequence",

@@ -84,6 +84,7 @@ def as_json(report: Report, selection: Selection = Selection()) -> dict[str, obj
     space = report.space
     doctor = report.doctor
     return {
+        # Key by key, like vectors.py's build_vector, on purpose: this dict is I10's schema, as spelled there.
         "schema_version": SCHEMA_VERSION,
         "path": report.path,
         "file_size": report.file_size,
@@ -127,6 +128,7 @@ def as_json(report: Report, selection: Selection = Selection()) -> dict[str, obj
             }
             for item in report.evidence
         ],
+        # Null or an object, as "region" above, on purpose: each part of the report is its own I10 object.
         "space": None
         if space is None
         else {

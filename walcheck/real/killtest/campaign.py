@@ -91,6 +91,8 @@ def run_writer_life(argv: Sequence[str], delay: float, *, count_from_open: bool)
     return LifeOutput(bytes(stdout), bytes(stderr), process.returncode, opened, time.perf_counter() - started)
 
 
+# Alike in shape to syscalls/campaign.py's CrashReport and modelcheck/report.py's ExploreReport,
+# on purpose: each counts its own campaign's work (here kills and what they left); none is the other's.
 @dataclass
 class KillReport:
     mode: str

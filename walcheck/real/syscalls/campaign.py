@@ -57,6 +57,8 @@ class Failure:
 
     def as_json(self) -> dict[str, object]:
         return {
+            # Key by key, as CrashReport.as_json below, on purpose: the JSON's names
+            # are not the fields' (crash_point).
             "reader": self.reader,
             "design": self.design,
             "guarantee": self.guarantee,
@@ -74,6 +76,8 @@ def _some(items: Sequence[str], shown: int) -> str:
     return head if len(items) <= shown else f"({len(items) - shown} earlier ones) ... {head}"
 
 
+# Alike in shape to killtest/campaign.py's KillReport and modelcheck/report.py's ExploreReport,
+# on purpose: each counts its own campaign's work (here crash points and states); none is the other's.
 @dataclass
 class CrashReport:
     name: str
@@ -130,6 +134,8 @@ class CrashReport:
 
     def as_json(self) -> dict[str, object]:
         return {
+            # Key by key, as Failure.as_json above, on purpose: the JSON's names are
+            # not the fields' (crash_points).
             "name": self.name,
             "seed": self.seed,
             "calls": self.calls,

@@ -64,6 +64,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     parser.add_argument("--seed", type=int, default=0, help="the sampling seed (PM9; default 0)")
     parser.add_argument("--max-states", type=positive_int, default=None, help="stop after this many states")
+    # Spelled out as inspect/command.py's options are, on purpose: each flag its own type, default and help.
     parser.add_argument(
         "--samples",
         type=int,
