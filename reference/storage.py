@@ -128,11 +128,14 @@ class FileStorage:
             # What the kernel reports for a write past the largest file; an
             # OSError, so the WAL reports it as WalIoError like any other.
             raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(self.path))
-        view = memoryview(data)
+        written = os.pwrite(self.fd, data, offset) if data else 0
+        if written == len(data):
+            return  # the common case: one system call, no view made (none for no data)
+        view = memoryview(data)[written:]
         while view:
+            offset += written
             written = os.pwrite(self.fd, view, offset)
             view = view[written:]
-            offset += written
 
     def sync(self) -> None:
         # fsync, not fdatasync: memvid calls File::sync_all, and growth changes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import blake3
 import pytest
 
 import model.placement
@@ -25,10 +26,12 @@ def _hunt_small_region() -> Finding | None:
 
 
 def test_stateful_catches_a_reference_writing_other_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    original: Callable[[int, bytes, bool], bytes] = reference.wal.encode_entry
+    original = reference.wal.encode_entry
 
-    def reserved_byte_set(sequence: int, payload: bytes, synced_before: bool = False) -> bytes:
-        encoded = bytearray(original(sequence, payload, synced_before))
+    def reserved_byte_set(
+        sequence: int, payload: bytes, synced_before: bool = False, *, hasher: blake3.blake3 | None = None
+    ) -> bytes:
+        encoded = bytearray(original(sequence, payload, synced_before, hasher=hasher))
         encoded[12] = 1  # a reserved byte: memvid ignores it, the model writes 0 or D6's mark there
         return bytes(encoded)
 
