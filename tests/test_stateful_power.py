@@ -276,3 +276,21 @@ def test_check_original_hunts_every_defect_in_order() -> None:
     assert not report.missed, "\n".join(f.render() for f in report.findings)
     assert report.ok
     assert [f.machine for f in report.findings] == [h.config.name for h in DEFECT_HUNTS]
+
+
+def test_stateful_hunt_with_a_seed_repeats_itself() -> None:
+    """issue 14: a hunt with a seed (each of ``check --design original --seed N``'s
+    hunts gets one) finds the same trace with the same figures twice, though it
+    remembers recoveries by image inside the run."""
+    from walcheck.sidebyside.hunts import DEFECT_HUNTS, hunt, hunt_settings
+    from walcheck.sidebyside.machines import WalMachineBase
+
+    spec = next(h for h in DEFECT_HUNTS if h.defect == "C3")
+    runs = []
+    for _ in "ab":
+        WalMachineBase.counters.clear()
+        finding = hunt(spec.machine(), hunt_settings(spec.examples, seed=3, steps=spec.steps), seed=3)
+        runs.append((finding, dict(WalMachineBase.counters)))
+    (first, first_figures), (second, second_figures) = runs
+    assert first is not None and spec.found_by(first), first
+    assert first == second and first_figures == second_figures
