@@ -214,13 +214,20 @@ class CrashMachineBase(WalMachineBase):
         """Open a copy of the image for writing, as memvid would after the
         restart, and append once: the sequence it gets must be new (G3, G4),
         which the oracle checks. None when the append is refused (a full
-        region says nothing about sequences)."""
+        region says nothing about sequences). Neither the open nor the append
+        may write past the region (G6): the restart paths (R4's among them)
+        place the write head anew."""
         probe = MemoryStorage(image)
+        header = read_header(probe)
+        after_region = image[header.wal_offset + header.wal_size :]
         try:
-            wal = EmbeddedWal.open(probe, read_header(probe), design=RefDesign(self.design.value))
-            return wal.append_entry(b"probe")
+            wal = EmbeddedWal.open(probe, header, design=RefDesign(self.design.value))
+            sequence: int | None = wal.append_entry(b"probe")
         except WalError:
-            return None
+            sequence = None
+        if probe.read_at(header.wal_offset + header.wal_size, len(after_region)) != after_region:
+            raise GuaranteeViolation("G6", "a restart from a crash image wrote past the end of its region")
+        return sequence
 
     def _crash(self, pick: int, where: str, *, torn: bool) -> None:
         if self.wal is not None and self.wal.skip_sync:
