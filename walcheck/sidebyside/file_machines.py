@@ -146,6 +146,24 @@ class MemoryFilesBase(RuleBasedStateMachine):
         )
         return self.memory, self.twin
 
+    def _open_applying(
+        self,
+        what: str,
+        opener: Callable[[Directory], Memory],
+        model_error: m.WalError | None,
+        applied_what: str,
+        model_applied: Sequence[_Record] | None,
+    ) -> None:
+        """An open that applies what the file holds (recovery at open, the doctor):
+        the records it applied compared with the model's and added to the frame store's."""
+        opened = self._open(what, opener, model_error)
+        if opened is None:
+            return
+        records = _records(opened[0].recovered)
+        _agree(applied_what, records, _records(model_applied))
+        self.applied += records
+        self.replaced_since_open = False  # a new open takes the lock on the file the path names
+
     @staticmethod
     def _outcome(what: str, call: Callable[[], object], model_error: m.WalError | None) -> object:
         try:
@@ -266,18 +284,13 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self._close()
         recovery = caller.recover_at_open(self._closed_state())
         self.state = recovery.state
-        opened = self._open(
+        self._open_applying(
             "open with recovery",
             lambda directory: Memory.open(directory, design=self.ref_design, apply=apply_records),
             recovery.error,
+            "records recovered at open",
+            recovery.records,
         )
-        if opened is None:
-            return
-        memory = opened[0]
-        records = _records(memory.recovered)
-        _agree("records recovered at open", records, _records(recovery.records))
-        self.applied += records
-        self.replaced_since_open = False  # a new open takes the lock on the file the path names
 
     @precondition(lambda self: self.state is not None)
     @rule()
@@ -287,18 +300,13 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self._close()
         done = caller.doctor(self._closed_state())
         self.state, refused = m.open_wal(done.state)
-        opened = self._open(
+        self._open_applying(
             "the doctor",
             lambda directory: doctor(directory, design=self.ref_design, apply=apply_records),
             refused,
+            "records the doctor applied",
+            done.applied,
         )
-        if opened is None:
-            return
-        memory = opened[0]
-        records = _records(memory.recovered)
-        _agree("records the doctor applied", records, _records(done.applied))
-        self.applied += records
-        self.replaced_since_open = False
 
     def _close(self) -> None:
         for memory in (self.memory, self.twin):

@@ -344,6 +344,23 @@ class WalMachineBase(RuleBasedStateMachine):
     def _adopt(self, memory: Memory) -> None:
         self.storage, self.header, self.wal = memory.storage, memory.header, memory.wal
 
+    def _adopt_opened(
+        self, ref: Result, refused: str, what: str, model_applied: list[m.Record], counter: str
+    ) -> None:
+        """After a recovery at open or the doctor: the memory the reference opened
+        adopted, the records it applied compared with the model's and told to the
+        oracle; a file that does not open is G5 (``refused`` says after what)."""
+        if ref.error is not None:
+            self.storage = self._reopen_storage()
+            raise GuaranteeViolation("G5", f"{refused}: {ref.error}")
+        assert isinstance(ref.value, Memory)
+        self._adopt(ref.value)
+        applied = _records(ref.value.recovered)
+        _agree(what, applied, _records(model_applied))
+        if applied:
+            self.oracle.on_commit(applied)
+        self.counters[counter] += 1
+
     def _count_states(
         self, wal: EmbeddedWal, head_before: int, placed: int | str, length: int, ref: Result
     ) -> None:
@@ -449,16 +466,13 @@ class WalMachineBase(RuleBasedStateMachine):
         _agree(
             "open with recovery", ref.error, _model_result(recovery.error).error if recovery.error else None
         )
-        if ref.error is not None:
-            self.storage = self._reopen_storage()
-            raise GuaranteeViolation("G5", f"the WAL cannot be opened: {ref.error}")
-        assert isinstance(ref.value, Memory)
-        self._adopt(ref.value)
-        records = _records(ref.value.recovered)
-        _agree("records recovered at open", records, _records(recovery.records or []))
-        if records:
-            self.oracle.on_commit(records)
-        self.counters["recoveries at open"] += 1
+        self._adopt_opened(
+            ref,
+            "the WAL cannot be opened",
+            "records recovered at open",
+            recovery.records or [],
+            "recoveries at open",
+        )
 
     @precondition(lambda self: self.config.caller_layer and self.state is not None)
     @rule()
@@ -473,16 +487,13 @@ class WalMachineBase(RuleBasedStateMachine):
         done = caller.doctor(m.close_wal(self.state) if self.state.wal else self.state)
         self.state, refused = m.open_wal(done.state)
         _agree("the doctor", ref.error, _model_result(refused).error if refused else None)
-        if ref.error is not None:
-            self.storage = self._reopen_storage()
-            raise GuaranteeViolation("G5", f"the file does not open after the doctor: {ref.error}")
-        assert isinstance(ref.value, Memory)
-        self._adopt(ref.value)
-        applied = _records(ref.value.recovered)
-        _agree("records the doctor applied", applied, _records(done.applied))
-        if applied:
-            self.oracle.on_commit(applied)
-        self.counters["doctor runs"] += 1
+        self._adopt_opened(
+            ref,
+            "the file does not open after the doctor",
+            "records the doctor applied",
+            done.applied,
+            "doctor runs",
+        )
 
     @precondition(lambda self: self.config.caller_layer and self._writable())
     @rule()
