@@ -18,23 +18,10 @@ from walcheck.mutation.equivalents import load_equivalents, mutated_lines, parse
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_mutate_scores_the_mutants_of_a_file(tmp_path: Path) -> None:
-    pytest.importorskip("cosmic_ray", reason="Cosmic Ray: pip install -e '.[mutation]'")
-    report = tmp_path / "mutants.json"
+def _mutate(*args: str) -> subprocess.CompletedProcess[str]:
+    """``walcheck mutate ARGS`` in the project, killed by one cheap machine; it must exit 0."""
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "walcheck.mutation",
-            "--file",
-            "model/digest.py",
-            "--sample",
-            "2",
-            "--select",
-            "TestStatefulSmallRegionFixed",
-            "--json",
-            str(report),
-        ],
+        [sys.executable, "-m", "walcheck.mutation", *args, "--select", "TestStatefulSmallRegionFixed"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -42,6 +29,13 @@ def test_mutate_scores_the_mutants_of_a_file(tmp_path: Path) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+def test_mutate_scores_the_mutants_of_a_file(tmp_path: Path) -> None:
+    pytest.importorskip("cosmic_ray", reason="Cosmic Ray: pip install -e '.[mutation]'")
+    report = tmp_path / "mutants.json"
+    completed = _mutate("--file", "model/digest.py", "--sample", "2", "--json", str(report))
     document = json.loads(report.read_text())
     assert document["population"] == 2 and document["judged"] == 2 and document["killed"] == 2, document
     assert {mutant["outcome"] for mutant in document["mutants"]} == {"killed"}
@@ -51,25 +45,7 @@ def test_mutate_scores_the_mutants_of_a_file(tmp_path: Path) -> None:
         mutant["outcome"] = "survived"
     report.write_text(json.dumps(document))
     again = tmp_path / "again.json"
-    rerun = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "walcheck.mutation",
-            "--rerun",
-            str(report),
-            "--select",
-            "TestStatefulSmallRegionFixed",
-            "--json",
-            str(again),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    _mutate("--rerun", str(report), "--json", str(again))
     rerun_document = json.loads(again.read_text())
     assert [(m["path"], m["operator"], m["occurrence"]) for m in rerun_document["mutants"]] == [
         (m["path"], m["operator"], m["occurrence"]) for m in document["mutants"]
