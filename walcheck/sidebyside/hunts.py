@@ -171,6 +171,7 @@ def _crash_original(name: str, region_size: int | None = None) -> MachineConfig:
 # happen to draw, with the right call number, at the right moment.
 _WRITING = frozenset({"append", "commit", "flush", "reopen", "set_skip_sync"})
 
+# A table, its rows alike in shape on purpose: one hunt a catalogued defect, each its own machine and rules.
 DEFECT_HUNTS: tuple[DefectHunt, ...] = (
     DefectHunt(
         "D1",

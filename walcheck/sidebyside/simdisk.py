@@ -118,6 +118,7 @@ class Write:
         return range(self.offset // SECTOR_SIZE, (self.end - 1) // SECTOR_SIZE + 1)
 
 
+# Shaped like reference/wal.py's WalRecord only (two frozen fields): a fault to inject, not a record.
 @dataclass(frozen=True, slots=True)
 class _WriteFault:
     at_call: int
