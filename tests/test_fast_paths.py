@@ -24,6 +24,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -185,6 +186,17 @@ def _replaced(name: str, replacement: object) -> Iterator[None]:
         setattr(rw, name, saved)
 
 
+def _planted(function: Callable[..., object], text: str, replacement: str) -> Any:
+    """``function`` compiled again in reference.wal's namespace with ``text``
+    (which must be in its source) replaced: a bug planted in the code under test."""
+    original = inspect.getsource(function)
+    planted = original.replace(text, replacement)
+    assert planted != original, f"{text!r} is not in {function.__name__}"
+    namespace = dict(vars(rw))
+    exec(compile(textwrap.dedent(planted), f"<planted {function.__name__}>", "exec"), namespace)
+    return namespace[function.__name__]
+
+
 def _fast_walk_disagrees(image: Image, design: Design, recovery: Recovery) -> bool:
     fast = _scan_outcome(image, design, recovery)
     with _replaced("_take_records", _takes_nothing):
@@ -230,12 +242,8 @@ def test_a_scan_that_ends_the_log_at_a_window_cut_is_caught() -> None:
 
 @pytest.mark.planted_bug
 def test_a_fast_walk_that_skips_the_checksum_is_caught() -> None:
-    original = inspect.getsource(rw._take_records)
-    planted = original.replace("if not starts_with(digest(), start - 32):", "if False:")
-    assert planted != original
-    namespace = dict(vars(rw))
-    exec(compile(textwrap.dedent(planted), "<planted _take_records>", "exec"), namespace)
-    with _replaced("_take_records", namespace["_take_records"]):
+    planted = _planted(rw._take_records, "if not starts_with(digest(), start - 32):", "if False:")
+    with _replaced("_take_records", planted):
         image = _first(images(), lambda i: _scan_outcome(i, Design.FIXED, Recovery.STRICT) != _general(i))
     assert image is not None, "a fast walk that takes records with a wrong checksum passed"
 
@@ -304,12 +312,9 @@ def test_fixed_appends_write_what_place_entry_and_sentinel_writes_say(case: Appe
 
 @pytest.mark.planted_bug
 def test_an_append_fast_path_that_forgets_the_sentinel_room_is_caught() -> None:
-    original = inspect.getsource(EmbeddedWal.append_entry)
-    planted = original.replace("if end <= region_size - ENTRY_HEADER_SIZE and", "if end <= region_size and")
-    assert planted != original
-    namespace = dict(vars(rw))
-    exec(compile(textwrap.dedent(planted), "<planted append_entry>", "exec"), namespace)
-    planted_append: Callable[[EmbeddedWal, bytes], int] = namespace["append_entry"]
+    planted_append: Callable[[EmbeddedWal, bytes], int] = _planted(
+        EmbeddedWal.append_entry, "if end <= region_size - ENTRY_HEADER_SIZE and", "if end <= region_size and"
+    )
     found: list[AppendCase] = []
 
     @settings(max_examples=500, derandomize=True, database=None)
