@@ -280,6 +280,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         """Close the memory, then memvid's writable open with its recovery (S9.2)."""
+        # Shaped as run_doctor below on purpose: a rule each, their shared part is _open_applying.
         assert self.state is not None
         self._close()
         recovery = caller.recover_at_open(self._closed_state())
@@ -296,6 +297,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
     @rule()
     def run_doctor(self) -> None:
         """S9.9: memvid's doctor on the closed file, then the memory it opens."""
+        # Shaped as reopen above on purpose: a rule each, their shared part is _open_applying.
         assert self.state is not None
         self._close()
         done = caller.doctor(self._closed_state())
