@@ -66,6 +66,7 @@ class Design(enum.Enum):
     FIXED = "fixed"
 
 
+# Shaped like walcheck/sidebyside/simdisk.py's _WriteFault only (two frozen fields): memvid's record.
 @dataclass(frozen=True, slots=True)
 class WalRecord:
     sequence: int
