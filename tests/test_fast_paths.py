@@ -142,6 +142,7 @@ CASES = [(d, r) for d in Design for r in Recovery if d is Design.FIXED or r is R
 CASE_IDS = [f"{d.value}-{r.value}" for d, r in CASES]
 
 
+# As test_the_fast_walk_takes_what_the_general_walk_takes below, on purpose: each fast path, same draws.
 @pytest.mark.parametrize(("design", "recovery"), CASES, ids=CASE_IDS)
 @settings(max_examples=100)
 @given(image=images())
@@ -204,6 +205,7 @@ def _fast_walk_disagrees(image: Image, design: Design, recovery: Recovery) -> bo
     return fast != general
 
 
+# As test_windowed_open_finds_what_the_whole_region_walk_finds above, on purpose: each fast path, same draws.
 @pytest.mark.parametrize(("design", "recovery"), CASES, ids=CASE_IDS)
 @settings(max_examples=100)
 @given(image=images())
