@@ -245,6 +245,21 @@ def run_mutation(
                 for index, item in enumerate(picked, 1):
                     spec = item.mutations[0]
                     path = Path(spec.module_path).relative_to(copy).as_posix()
+                    if in_annotation((copy / path).read_text(encoding="utf-8"), spec.start_pos, spec.end_pos):
+                        # Equivalent by M1's rule: not worth a whole run of the killer.
+                        work_db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+                        mutant = Mutant(
+                            path,
+                            spec.start_pos[0],
+                            spec.operator_name.removeprefix("core/"),
+                            spec.occurrence,
+                            "equivalent",
+                            0.0,
+                            reason=ANNOTATION_REASON,
+                        )
+                        report.files.setdefault(path, FileScore(path)).mutants.append(mutant)
+                        say(f"[{index}/{len(picked)}] {mutant.where} {mutant.operator}: in an annotation")
+                        continue
                     mutant_started = time.monotonic()
                     result = mutate_and_test(item.mutations, " ".join(command), limit)
                     elapsed = time.monotonic() - mutant_started
@@ -258,10 +273,6 @@ def run_mutation(
                             match = _equivalent(path, diff, known)
                             if match is not None:
                                 outcome, reason = "equivalent", match.reason
-                            elif in_annotation(
-                                (copy / path).read_text(encoding="utf-8"), spec.start_pos, spec.end_pos
-                            ):
-                                outcome, reason = "equivalent", ANNOTATION_REASON
                         elif result.test_outcome is TestOutcome.KILLED:
                             outcome = "timeout" if result.output == "timeout" else "killed"
                     mutant = Mutant(
