@@ -17,14 +17,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import mmap
+from typing import cast
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
 import model as m
 import reference.wal
-from reference import Design, EmbeddedWal, MemoryStorage, WalCorruption, create_mv2, read_header, scan_region
+from reference import (
+    CheckpointFailed,
+    Design,
+    EmbeddedWal,
+    MemoryStorage,
+    WalCorruption,
+    create_mv2,
+    read_header,
+    scan_region,
+)
 from reference.header import WAL_OFFSET
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation
@@ -294,3 +306,35 @@ def test_stateful_hunt_with_a_seed_repeats_itself() -> None:
     (first, first_figures), (second, second_figures) = runs
     assert first is not None and spec.found_by(first), first
     assert first == second and first_figures == second_figures
+
+
+@pytest.mark.parametrize("design", [m.Design.FIXED, m.Design.ORIGINAL])
+def test_stateful_payload_length_limit(design: m.Design) -> None:
+    """F2.1, S3.4: the length field is a u32, so a payload of 2^32 bytes is
+    refused before anything else ("WAL payload too large"), by the model and by
+    the reference alike, and one of 2^32 - 1 bytes passes that check and is
+    refused by placement in a small region (model only: the reference copies
+    the payload before placing it, 4 GiB). The payloads are views of an
+    anonymous mapping: no page is touched. No machine appends 4 GiB, and a
+    mutant of the model's limit survived them (spec/mutants.md M4)."""
+    with mmap.mmap(-1, 2**32) as mapping:
+        longest = memoryview(mapping)
+        try:
+            storage = MemoryStorage()
+            create_mv2(storage, 4096)
+            wal = EmbeddedWal.open(storage, read_header(storage), design=Design(design.value))
+            state, _ = m.open_wal(m.initial_state(design, 4096))
+            # The model and the reference take bytes; a view has everything they use of it.
+            too_long = cast(bytes, longest)
+            with pytest.raises(CheckpointFailed) as refused:
+                wal.append_entry(too_long)
+            assert refused.value.reason == reference.wal.REASON_PAYLOAD_TOO_LARGE
+            after, outcome = m.append_entry(state, too_long)
+            assert (
+                isinstance(outcome, m.WalError) and outcome.reason == reference.wal.REASON_PAYLOAD_TOO_LARGE
+            )
+            assert after == state
+            _, outcome = m.append_entry(state, cast(bytes, longest[1:]))
+            assert isinstance(outcome, m.WalError) and outcome.reason == reference.wal.REASON_TOO_SMALL
+        finally:
+            longest.release()
