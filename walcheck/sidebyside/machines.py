@@ -33,7 +33,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import model as m
 from model import caller
 from model.invariants import violated
-from model.wal import IMPLEMENTATION_FIELDS
+from model.placement import (
+    fixed_sentinel_writes,
+    safe_end,
+    valid_heads,
+    writes_inside,
+    writes_spare_pending,
+)
+from model.wal import IMPLEMENTATION_FIELDS, valid
 from reference import Design as RefDesign
 from reference import (
     EmbeddedWal,
@@ -299,7 +306,7 @@ class WalMachineBase(RuleBasedStateMachine):
             wal.region_size,
             ENTRY_HEADER_SIZE + len(payload),
         )
-        head_before = wal.write_head
+        head_before, pending_before = wal.write_head, wal.pending_bytes
         ref = _reference_result(lambda: wal.append_entry(payload))
         self._count_states(wal, head_before, placed, len(payload), ref)
         if ref.error is not None and ref.error[0] == "Io":
@@ -321,6 +328,10 @@ class WalMachineBase(RuleBasedStateMachine):
             assert isinstance(ref.value, int)
             self.oracle.on_append(ref.value, payload, synced=not wal.skip_sync)
             self.counters["appends"] += 1
+            if self.design is m.Design.FIXED and isinstance(placed, int):
+                self._placement_contracts_hold(
+                    head_before, pending_before, wal.region_size, ENTRY_HEADER_SIZE + len(payload), placed
+                )
         return ref
 
     def _directory(self) -> Directory:
@@ -644,6 +655,30 @@ class WalMachineBase(RuleBasedStateMachine):
         broken = violated(self.state)
         if broken:
             raise InvariantViolation(f"invariants {', '.join(broken)} broken")
+        if not valid(self.state):
+            raise InvariantViolation("model.wal.valid, the predicate of the model's contracts, broken")
+        wal = self.state.wal
+        if wal is not None and not valid_heads(wal.write_head, wal.pending_bytes, wal.region_size):
+            raise InvariantViolation("I5, I7, I11 as the contracts state them (placement.valid_heads) broken")
+
+    def _placement_contracts_hold(
+        self, head: int, pending: int, region_size: int, entry_size: int, at: int
+    ) -> None:
+        """FIXED's placement and sentinel contracts (model/placement.py: CrossHair
+        proves them for all inputs), evaluated on this append: the predicates
+        they are written in must hold of what the machine just did."""
+        end, pending_after = at + entry_size, pending + entry_size
+        zeros, _ = fixed_sentinel_writes(end, pending_after, region_size)
+        held = {
+            "valid_heads before": valid_heads(head, pending, region_size),
+            "safe_end": safe_end(end, pending_after, region_size),
+            "valid_heads after": valid_heads(end, pending_after, region_size),
+            "writes_inside": writes_inside(zeros, region_size),
+            "writes_spare_pending": writes_spare_pending(zeros, end, pending_after),
+        }
+        broken = [name for name, holds in held.items() if not holds]
+        if broken:
+            raise InvariantViolation(f"placement contracts broken by an append at {at}: {', '.join(broken)}")
 
     @invariant()
     def another_reader_recovers_every_acknowledged_record(self) -> None:
