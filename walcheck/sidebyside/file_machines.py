@@ -31,6 +31,7 @@ import stat
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
+import blake3
 from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -39,9 +40,9 @@ import model as m
 from model import caller
 from reference import Design as RefDesign
 from reference import WalError
-from reference.caller import Memory, apply_records, doctor, read_frames
+from reference.caller import FrameStoreDamaged, Memory, apply_records, doctor, read_frames
 from reference.header import WAL_OFFSET, Header, read_header
-from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory
+from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory, MemoryStorage
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
 
 NAME = "memory.mv2"
@@ -332,6 +333,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
             header = read_header(storage, clear_legacy_lock=False)
             region = storage.read_at(WAL_OFFSET, header.wal_size)
             frames = read_frames(storage, header)
+            image = storage.read_at(0, storage.size())
         disk = self.state.disk
         _agree(
             "header on disk",
@@ -349,6 +351,24 @@ class MemoryFilesBase(RuleBasedStateMachine):
                 (theirs.wal_size, theirs.wal_checkpoint_pos, theirs.wal_sequence),
             )
         _agree("the frame store (S9.8)", frames, self.applied)
+        self._a_cut_store_is_damaged(image, header)
+
+    def _a_cut_store_is_damaged(self, image: bytes, header: Header) -> None:
+        """S9.8: a store cut inside its last frame's header, its checksum made to
+        match, is reported damaged (a hostile file's; no write of ours leaves one)."""
+        if not self.applied:
+            return
+        start = header.wal_offset + header.wal_size
+        last = len(self.applied[-1][1]) + 12
+        cut = header.copy()
+        cut.footer_offset = header.footer_offset - last + 5
+        stored = image[start : cut.footer_offset]
+        cut.toc_checksum = blake3.blake3(stored).digest()
+        try:
+            read_frames(MemoryStorage(image[: cut.footer_offset]), cut)
+        except FrameStoreDamaged:
+            return
+        raise Divergence(f"a frame store cut {last - 5} bytes short of its end was read as whole")
 
     @invariant()
     def the_twin_holds_the_same_bytes(self) -> None:
