@@ -36,7 +36,9 @@ def parse_equivalents(text: str) -> list[Equivalent]:
         match = _ROW.match(line)
         if match:
             path, original, mutated, reason = match.groups()
-            rows.append(Equivalent(path, original.strip(), mutated.strip(), reason))
+            # A | inside a table cell is written \| (markdown), even in code.
+            original, mutated = (text.replace("\\|", "|").strip() for text in (original, mutated))
+            rows.append(Equivalent(path, original, mutated, reason))
     return rows
 
 
