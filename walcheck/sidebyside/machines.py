@@ -70,6 +70,11 @@ from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_f
 CANARY = bytes([0xA5]) * 64
 
 
+# F1.2's numbers, written here rather than imported from reference/header.py, so that
+# a wrong constant there is caught rather than shared by the check.
+_LEGACY_LOCK_START, _LEGACY_LOCK_END = 80, 140
+
+
 class Divergence(AssertionError):
     """The reference and the model disagree."""
 
@@ -557,6 +562,29 @@ class WalMachineBase(RuleBasedStateMachine):
     def reopen(self, read_only: bool) -> None:
         """Close the WAL and open the file again, as a new process would (S3.2, S3.3)."""
         self._open(read_only=read_only)
+
+    # Only on a real file: the crash machines' simulated disk predicts every header byte.
+    @precondition(lambda self: self.state is not None and isinstance(self.storage, FileStorage))
+    @rule(
+        lock=st.binary(
+            min_size=_LEGACY_LOCK_END - _LEGACY_LOCK_START, max_size=_LEGACY_LOCK_END - _LEGACY_LOCK_START
+        ),
+        reserved=st.binary(min_size=1, max_size=64).filter(any),
+    )
+    def open_older_file(self, lock: bytes, reserved: bytes) -> None:
+        """F1.2: the file as an older memvid left it, lock data in header bytes 80..140
+        and bytes past them that memvid never reads. The open's header read clears
+        the lock bytes, only them, and leaves the rest as they were."""
+        assert self.storage is not None
+        self.storage.write_at(_LEGACY_LOCK_START, lock + reserved)
+        self.storage.sync()
+        read_header(self.storage)  # the first step of memvid's open, checked on its own
+        after = self.storage.read_at(_LEGACY_LOCK_START, len(lock) + len(reserved))
+        expected = bytes(len(lock)) + reserved
+        if after != expected:
+            first = next(i for i in range(len(after)) if after[i] != expected[i])
+            raise Divergence(f"F1.2: header byte {_LEGACY_LOCK_START + first} after the open's read is wrong")
+        self._open(read_only=False)
 
     @precondition(_is_open)
     @rule(skip=st.booleans())
