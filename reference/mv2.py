@@ -13,9 +13,10 @@ from reference.wal import Design, EmbeddedWal, WalRecord
 
 KIB = 1024
 MIB = 1024 * KIB
-# memvid's region sizes: 64 KiB for a new file, then tiers by capacity.
+# memvid's region size for a new file. memvid picks larger tiers (1, 4, 16, 64 MiB)
+# by capacity at creation; the reference creates only what a test names, so it
+# keeps no table of them (one it exported went unread: a mutant of it survived).
 WAL_SIZE_TINY = 64 * KIB
-WAL_SIZE_TIERS = (1 * MIB, 4 * MIB, 16 * MIB, 64 * MIB)
 REASONS_THAT_GROW = frozenset({"embedded WAL region too small for entry", "embedded WAL region full"})
 
 _COPY_CHUNK = 1 * MIB
@@ -108,7 +109,6 @@ def write_zeros(storage: Storage, offset: int, length: int) -> None:
 __all__ = [
     "HEADER_SIZE",
     "REASONS_THAT_GROW",
-    "WAL_SIZE_TIERS",
     "WAL_SIZE_TINY",
     "Design",
     "commit",
