@@ -112,3 +112,49 @@ def test_a_mutant_inside_an_annotation_is_equivalent_only_when_annotations_are_p
     assert in_annotation(postponed, (2, 40), (2, 41))  # the | of the return annotation
     assert not in_annotation(postponed, (3, 13), (3, 14))  # 1 | 2 runs
     assert not in_annotation(body, (1, 18), (1, 19))  # evaluated when the def runs
+
+
+def test_a_bare_star_made_a_slash_is_equivalent_only_after_self_or_cls_alone() -> None:
+    from walcheck.mutation.equivalents import keyword_marker_made_positional
+
+    method = "class C:\n    def f(self, *, lock: bool = False) -> None:\n        pass\n"
+    assert keyword_marker_made_positional(method, (2, 16), "core/ReplaceBinaryOperator_Mul_Div")
+    # Other operators make a syntax error, which the killer's import catches.
+    assert not keyword_marker_made_positional(method, (2, 16), "core/ReplaceBinaryOperator_Mul_Add")
+    # A parameter before the marker other than self: equivalent while no call names it.
+    function = "def f(size, *, lock: bool = False) -> None:\n    pass\n"
+    div = "core/ReplaceBinaryOperator_Mul_Div"
+    assert keyword_marker_made_positional(function, (1, 12), div, ["f(3, lock=True)\n"])
+    assert not keyword_marker_made_positional(function, (1, 12), div, ["f(size=3)\n"])
+    assert not keyword_marker_made_positional(function, (1, 12), div, ["f(**options)\n"])
+    assert not keyword_marker_made_positional(
+        function, (1, 12), div, ["run = f\n"]
+    )  # called as run(size=...)?
+    # A default before the marker and none after: the mutant does not compile.
+    defaults = "def f(size=1, *, lock: bool) -> None:\n    pass\n"
+    assert not keyword_marker_made_positional(defaults, (1, 14), div, ["f(3, lock=True)\n"])
+    # A * that multiplies.
+    body = "class C:\n    def f(self, *, n: int = 2) -> int:\n        return n * 3\n"
+    assert not keyword_marker_made_positional(body, (3, 17), "core/ReplaceBinaryOperator_Mul_Div")
+
+
+def test_a_mutant_in_a_protocol_stub_is_equivalent_only_when_nothing_derives_from_it() -> None:
+    from walcheck.mutation.equivalents import in_protocol_stub
+
+    source = (
+        "from typing import Protocol\n"
+        "class Storage(Protocol):\n"
+        "    def sync(self, *, lock: bool = False) -> None:\n"
+        '        """Sync."""\n'
+        "        ...\n"
+        "    def size(self) -> int:\n"
+        "        return 1 + 2\n"
+    )
+    default = ((3, 35), (3, 40))  # the False of sync's default
+    assert in_protocol_stub(source, *default, others=[])
+    assert not in_protocol_stub(source, (7, 17), (7, 18), others=[])  # a body that runs
+    assert not in_protocol_stub(source, (3, 19), (3, 20), others=[])  # the * made a syntax error
+    deriving = "from x import Storage\nclass File(Storage):\n    pass\n"
+    assert not in_protocol_stub(source, *default, others=[deriving])
+    plain = source.replace("(Protocol)", "")
+    assert not in_protocol_stub(plain, *default, others=[])

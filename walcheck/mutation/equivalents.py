@@ -95,3 +95,159 @@ def in_annotation(source: str, start: tuple[int, int], end: tuple[int, int]) -> 
         if first <= start and end <= last:
             return True
     return False
+
+
+MARKER_REASON = (
+    "turns the bare `*` of a function's parameters into `/`: the parameters after it may "
+    "then be passed by position too, and those before it by position only; no call in the "
+    "project passes one of those by keyword or through `**`, and the function is never "
+    "taken as a value to be called under another name, so every call binds its arguments "
+    "exactly as before (mypy --strict checks each call against the signature as written)"
+)
+
+PROTOCOL_REASON = (
+    "lies in a method of a `typing.Protocol` class whose body is a docstring and `...`: "
+    "no class of the project derives from that Protocol, so nothing ever runs the "
+    "method or reads its defaults (isinstance on a runtime_checkable Protocol looks "
+    "at names only)"
+)
+
+
+def _parameters_span(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tuple[int, int], tuple[int, int]]:
+    """From the function's first line to the start of its body: where its
+    parameters are written (decorators excluded)."""
+    return (node.lineno, node.col_offset), (node.body[0].lineno, node.body[0].col_offset)
+
+
+def _called_only_positionally(name: str, parameters: set[str], sources: Sequence[str]) -> bool:
+    """Whether every use of ``name`` in ``sources`` is a call (its function
+    named ``name`` directly or as an attribute) that passes none of
+    ``parameters`` by keyword and unpacks no mapping."""
+    for text in sources:
+        tree = ast.parse(text)
+        called: set[int] = set()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            function = node.func
+            named = function.id if isinstance(function, ast.Name) else getattr(function, "attr", None)
+            if named != name:
+                continue
+            called.add(id(function))
+            for keyword in node.keywords:
+                if keyword.arg is None or keyword.arg in parameters:
+                    return False
+        for node in ast.walk(tree):
+            used = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+            if isinstance(node, (ast.Name, ast.Attribute)) and used == name and id(node) not in called:
+                return False
+    return True
+
+
+def keyword_marker_made_positional(
+    source: str, start: tuple[int, int], operator: str, others: Sequence[str] = ()
+) -> bool:
+    """Whether a mutant by ``operator`` at ``start`` turns a function's bare
+    ``*`` marker into ``/`` where no call can tell: the parameters before it
+    are ``self`` or ``cls`` alone, or no use of the function in ``source``
+    and ``others`` passes one of them by keyword or takes the function as a
+    value."""
+    if operator.removeprefix("core/") != "ReplaceBinaryOperator_Mul_Div":
+        return False
+    lines = source.splitlines()
+    line, column = start
+    if not (0 < line <= len(lines)) or lines[line - 1][column : column + 1] != "*":
+        return False
+    mutated = [*lines]
+    mutated[line - 1] = mutated[line - 1][:column] + "/" + mutated[line - 1][column + 1 :]
+    try:
+        # A default before the marker and none after it: the mutant does not
+        # compile, and the killer's import catches it.
+        ast.parse("\n".join(mutated))
+    except SyntaxError:
+        return False
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        first, last = _parameters_span(node)
+        arguments = node.args
+        if not (first <= start < last and arguments.vararg is None and arguments.kwonlyargs):
+            continue
+        if arguments.posonlyargs:
+            return False
+        before = [argument.arg for argument in arguments.args]
+        if before and before[0] in ("self", "cls"):
+            before = before[1:]
+        return not before or _called_only_positionally(node.name, set(before), (source, *others))
+    return False
+
+
+def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    body = list(node.body)
+    first = body[0].value if body and isinstance(body[0], ast.Expr) else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+        body = body[1:]
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and body[0].value.value is Ellipsis
+    )
+
+
+def _base_names(node: ast.ClassDef) -> set[str]:
+    names: set[str] = set()
+    for base in node.bases:
+        if isinstance(base, ast.Name):
+            names.add(base.id)
+        elif isinstance(base, ast.Attribute):
+            names.add(base.attr)
+    return names
+
+
+def in_protocol_stub(
+    source: str, start: tuple[int, int], end: tuple[int, int], others: Sequence[str]
+) -> bool:
+    """Whether the span lies in a stub method (docstring and ``...``) of a
+    class of ``source`` that derives from ``Protocol`` directly, when no class
+    of ``source`` or ``others`` (the project's other modules) names that class
+    among its bases."""
+    lines = source.splitlines()
+    if start[0] == end[0] and lines[start[0] - 1][start[1] : end[1]] == "*":
+        # A bare * marker: every operator but / makes a syntax error, which
+        # the killer's import catches (and / is keyword_marker_made_positional's).
+        return False
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef) or "Protocol" not in _base_names(node):
+            continue
+        for method in node.body:
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _is_stub(method):
+                continue
+            assert method.end_lineno is not None and method.end_col_offset is not None
+            if not (
+                (method.lineno, method.col_offset) <= start
+                and end <= (method.end_lineno, method.end_col_offset)
+            ):
+                continue
+            for text in (source, *others):
+                for other in ast.walk(ast.parse(text)):
+                    if isinstance(other, ast.ClassDef) and node.name in _base_names(other):
+                        return False
+            return True
+    return False
+
+
+def structural_reason(
+    source: str, start: tuple[int, int], end: tuple[int, int], operator: str, others: Sequence[str]
+) -> str | None:
+    """Why the mutant at ``start``..``end`` of ``source`` (by ``operator``) is
+    equivalent by one of M1's classes, or None: each class is decided from the
+    code, so the mutant need not run."""
+    if in_annotation(source, start, end):
+        return ANNOTATION_REASON
+    if keyword_marker_made_positional(source, start, operator, others):
+        return MARKER_REASON
+    if in_protocol_stub(source, start, end, others):
+        return PROTOCOL_REASON
+    return None

@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from walcheck.mutation.equivalents import (
-    ANNOTATION_REASON,
     Equivalent,
-    in_annotation,
     load_equivalents,
     mutated_lines,
+    structural_reason,
 )
 
 if TYPE_CHECKING:
@@ -242,11 +241,18 @@ def run_mutation(
                     WorkResult(worker_outcome=WorkerOutcome.SKIPPED),
                 )
                 report = MutationReport(seed, population, baseline_seconds, {})
+                others = [
+                    module.read_text(encoding="utf-8")
+                    for directory in ("model", "reference", "walcheck", "tests", "tools")
+                    for module in sorted((copy / directory).rglob("*.py"))
+                ]
                 for index, item in enumerate(picked, 1):
                     spec = item.mutations[0]
                     path = Path(spec.module_path).relative_to(copy).as_posix()
-                    if in_annotation((copy / path).read_text(encoding="utf-8"), spec.start_pos, spec.end_pos):
-                        # Equivalent by M1's rule: not worth a whole run of the killer.
+                    source = (copy / path).read_text(encoding="utf-8")
+                    why = structural_reason(source, spec.start_pos, spec.end_pos, spec.operator_name, others)
+                    if why is not None:
+                        # Equivalent by one of M1's classes: not worth a whole run of the killer.
                         work_db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
                         mutant = Mutant(
                             path,
@@ -255,10 +261,10 @@ def run_mutation(
                             spec.occurrence,
                             "equivalent",
                             0.0,
-                            reason=ANNOTATION_REASON,
+                            reason=why,
                         )
                         report.files.setdefault(path, FileScore(path)).mutants.append(mutant)
-                        say(f"[{index}/{len(picked)}] {mutant.where} {mutant.operator}: in an annotation")
+                        say(f"[{index}/{len(picked)}] {mutant.where} {mutant.operator}: equivalent (M1)")
                         continue
                     mutant_started = time.monotonic()
                     result = mutate_and_test(item.mutations, " ".join(command), limit)
