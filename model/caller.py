@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from model.format import ENTRY_HEADER_SIZE
 from model.placement import REASON_FULL, REASON_TOO_SMALL
-from model.region import Foreign, Record, Region
+from model.region import Extent, Foreign, Record, Region
 from model.wal import (
     Design,
     Disk,
@@ -165,9 +165,12 @@ def grow_region(state: State, new_size: int) -> Outcome[None]:
 # header and region are durable), so every harness crashes them the same way.
 # ---------------------------------------------------------------------------
 
-# What lies right after the region in a memvid file (data segments, the TOC):
-# bytes that are not zeros and not entries. A growth that loses its zeros
-# leaves these in the new part of the region (M4).
+# What lies right after the region (spec/semantics.md S9.12): memvid's data
+# segments and TOC, bytes that are not zeros and not entries; in the
+# side-by-side harnesses, these 64 bytes and then the file's end. A growth that
+# loses its zeros leaves them at the start of the new part, the zeros of the
+# file's extension after them (M4). Written out here as S9.12 gives them, not
+# taken from the harness, so that a wrong value on either side is caught.
 DATA_AFTER_REGION = Foreign(bytes([0xA5]) * 64)
 
 
@@ -327,10 +330,17 @@ def recover_at_open(state: State) -> RecoveryAtOpen:
 @dataclass(frozen=True, slots=True)
 class Growth:
     """S9.4: memvid's growth of an open WAL. ``state`` has the WAL reopened on
-    the grown region."""
+    the grown region. ``in_flight`` (ORIGINAL, in place) is the file between
+    the growth's writes and its one sync: the new header over the region as the
+    file held it (the new part holding what lay after the region, S9.12), with
+    the region's unsynced writes and the zeros over the new part not yet
+    durable; model/crash.py's power_loss_regions of it are every region a power
+    loss can leave under the new header (under the old one: those of the file
+    before the growth)."""
 
     state: State
     crash_images: tuple[Disk, ...]
+    in_flight: Disk | None = None
 
 
 def grow(state: State, new_size: int) -> Growth:
@@ -354,12 +364,22 @@ def grow(state: State, new_size: int) -> Growth:
     assert refused is None, f"the grown region does not open: {refused}"
     before = _synced_image(state.disk)
     header = replace(state.disk.header, wal_size=new_size)
-    zeros_lost = state.disk.region.grown(new_size)
-    for start in range(old_size, new_size, len(DATA_AFTER_REGION.data)):
-        length = min(len(DATA_AFTER_REGION.data), new_size - start)
-        zeros_lost = zeros_lost.write(start, DATA_AFTER_REGION, 0, length)
+
+    def data_in_new_part(region: Region) -> Region:
+        # S9.12: the data after the region, then the file's extension (zeros).
+        length = min(len(DATA_AFTER_REGION.data), new_size - old_size)
+        return region.grown(new_size).write(old_size, DATA_AFTER_REGION, 0, length)
+
+    zeros_lost = data_in_new_part(state.disk.region)
     lost = Disk(header=header, region=zeros_lost, durable_region=zeros_lost)
-    return Growth(grown_state, (before, lost, _synced_image(grown_state.disk)))
+    zeros = (Extent(old_size, new_size, None, 0),)
+    in_flight = Disk(
+        header=header,
+        region=state.disk.region.grown(new_size),
+        durable_region=data_in_new_part(state.disk.durable_region),
+        unsynced=(*state.disk.unsynced, zeros),
+    )
+    return Growth(grown_state, (before, lost, _synced_image(grown_state.disk)), in_flight)
 
 
 def begin_batch(state: State, skip_sync: bool = True) -> State:

@@ -1,7 +1,9 @@
 """``pytest -k stateful``, with crashes (spec/faults.md): the FIXED design on a
 simulated disk that loses power, tears writes and kills the process between
 operations and inside them; and the same machine pointed at ORIGINAL, which
-must lose its WAL to a torn append (defects.md C1)."""
+must lose its WAL to a torn append (defects.md C1); and ORIGINAL's caller
+layer crashed inside its in-place growth, every image held to the model's
+(spec/semantics.md S9.11, S9.12)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,28 @@ import dataclasses
 import pytest
 
 import model as m
-from walcheck.sidebyside.crash_machines import StatefulCrashFixed, build_crash_machine, original_crash_config
-from walcheck.sidebyside.hunts import DEFECT_HUNTS, hunt, hunt_settings
+from walcheck.sidebyside.crash_machines import (
+    StatefulCrashFixed,
+    build_crash_machine,
+    original_crash_config,
+    original_growth_crash_config,
+)
+from walcheck.sidebyside.hunts import DEFECT_HUNTS, hunt, hunt_settings, only_rules
 from walcheck.sidebyside.machines import WalMachineBase
 
 TestStatefulCrashFixed = StatefulCrashFixed.TestCase
+
+# ORIGINAL's appends, commits, batches and growths, crashed only inside a growth: the
+# images its one sync lets a power loss leave, the lost zeros among them (M4), must be
+# the model's (caller.grow's crash_images and in_flight); the guarantees hold on the
+# kill image it goes on from.
+StatefulCrashInsideGrowthOriginal = only_rules(
+    build_crash_machine(
+        original_growth_crash_config("StatefulCrashInsideGrowthOriginal"), frozenset({"crash_during"})
+    ),
+    frozenset({"append", "put", "commit", "set_skip_sync", "flush", "reopen", "grow", "crash_inside_caller"}),
+)
+TestStatefulCrashInsideGrowthOriginal = StatefulCrashInsideGrowthOriginal.TestCase
 
 
 HUNTS = {h.defect: h for h in DEFECT_HUNTS if h.crash_kinds is not None}

@@ -66,7 +66,10 @@ from walcheck.oracle import GuaranteeViolation, Oracle
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
 
 # Bytes memvid keeps right after the region (data segments, the TOC). The WAL
-# must never touch them (G6); the machine fills them with a pattern to notice.
+# must never touch them (G6); the machine fills them with a pattern to notice,
+# and the file ends after them. spec/semantics.md S9.12's bytes, spelled out here
+# rather than imported from model/caller.py, whose crash images of a growth that
+# loses its zeros must show them.
 CANARY = bytes([0xA5]) * 64
 
 
