@@ -10,7 +10,9 @@
   compared, the guarantees not checked (they break, as catalogued), so the
   bytes the original writes after a second wrap are held to account;
 - a second writer's records found by a rescan that moves the write head: the
-  next append must not claim (D6's mark) that they were synced.
+  next append must not claim (D6's mark) that they were synced;
+- the doctor (S9.9) on a region its entries fill to the last byte, where no
+  sentinel ends the walk and the region's end must (spec/mutants.md M6).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from reference import (
     scan_region,
 )
 from reference.header import WAL_OFFSET
+from reference.wal import ENTRY_HEADER_SIZE
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation
 from walcheck.sidebyside.crash_machines import build_crash_machine, crash_config
@@ -49,6 +52,7 @@ from walcheck.sidebyside.machines import (
     small_region_config,
 )
 from walcheck.sidebyside.simdisk import SimulatedCrash
+from walcheck.trace import payload_for
 
 
 def header_ahead(image: bytes) -> bool:
@@ -212,6 +216,49 @@ class StatefulOriginalBytesAgree(_OriginalBase):  # type: ignore[misc, valid-typ
 
 TestStatefulOriginalBytesAgree = StatefulOriginalBytesAgree.TestCase
 TestStatefulOriginalBytesAgree.settings = settings(settings(), max_examples=min(settings().max_examples, 100))
+
+
+# Sizes where a walk bound written ``cursor + 48 <= size`` and one written
+# with another operator (``cursor ^ 48``, ``cursor | 48``, ...) part at
+# ``cursor == size``: 112 and 304 have both bits of 48 set, 96 only its 32.
+_FULL_REGION_SIZES = st.one_of(st.sampled_from([112, 304, 96]), st.integers(49, 400))
+
+
+class StatefulDoctorOnAFullRegionFixed(
+    build_machine(  # type: ignore[misc]
+        dataclasses.replace(
+            small_region_config(m.Design.FIXED, "StatefulDoctorOnAFullRegionFixed"),
+            region_sizes=_FULL_REGION_SIZES,
+        )
+    )
+):
+    @precondition(lambda self: self._writable())
+    @rule()
+    def doctor_on_a_full_region(self) -> None:
+        """S9.9 on a region whose entries run to its last byte: FIXED writes no
+        sentinel when every byte is pending (S3.14), so the doctor's walk ends at
+        the region's end, not at a sentinel, and both doctors must take the same
+        records there. An entry sized to end at the region's end, after a commit
+        when what is pending does not start at 0 (the entry then goes at 0)."""
+        assert self.wal is not None
+        if not (self.wal.pending_bytes == self.wal.write_head < self.wal.region_size - ENTRY_HEADER_SIZE):
+            self.commit()
+        wal = self.wal
+        assert wal is not None
+        start = wal.write_head if wal.pending_bytes == wal.write_head else 0
+        if wal.pending_bytes not in (0, wal.write_head) or wal.region_size - start <= ENTRY_HEADER_SIZE:
+            return
+        length = wal.region_size - start - ENTRY_HEADER_SIZE
+        if self._append_both(payload_for(self.counters["appends"], length)).error is not None:
+            return  # the sequence is exhausted (D2): both refused alike
+        self.counters[figures.DOCTOR_ON_FULL_REGION] += 1
+        self.doctor()
+
+
+TestStatefulDoctorOnAFullRegionFixed = StatefulDoctorOnAFullRegionFixed.TestCase
+TestStatefulDoctorOnAFullRegionFixed.settings = settings(
+    settings(), max_examples=min(settings().max_examples, 20)
+)
 
 
 @settings(max_examples=60)

@@ -42,6 +42,7 @@ PREDICTED_IMAGE_SETS: Final = "power-loss image sets predicted by the model"
 # State coverage (issue 15): counted where a machine reaches the state.
 HEADER_AHEAD: Final = "header ahead of the records"
 THOUSAND_APPENDS: Final = "1,000 appends since a checkpoint"
+DOCTOR_ON_FULL_REGION: Final = "doctor runs on a region its entries fill to the last byte"
 STATE_WRAP: Final = "appends that wrapped to position 0"
 STATE_EXACT_END: Final = "appends ending exactly at the region's end"
 STATE_UNDER_48: Final = "appends leaving 1 to 47 bytes before the region's end"
@@ -284,6 +285,7 @@ ROWS: Final = (
             ("a header ahead of the records", HEADER_AHEAD),
             ("an R7 mark proving damage", STATE_R7_PROVEN),
             ("1,000 appends since a checkpoint", THOUSAND_APPENDS),
+            ("a doctor run on a region its entries fill to the last byte", DOCTOR_ON_FULL_REGION),
         )
     ),
     _row(
