@@ -52,6 +52,8 @@ STATE_SEQUENCE_END: Final = "appends at a sequence of 2^64 - 4 or more (or refus
 STATE_GROWTHS: Final = "growths"
 STATE_BATCH_POWER_LOSS: Final = "power losses in batch mode"
 STATE_R7_PROVEN: Final = "media faults reported as WalCorruption (R7)"
+# spec/semantics.md S7.1: answers of violated, valid and both sides' scans on broken states.
+PREDICATE_ANSWERS: Final = "predicate answers on broken states checked (S7.1)"
 
 # Counted by ``counted_crash_recovery``, image by image.
 CRASH_IMAGES_CHECKED: Final = "crash images recovered and checked"
@@ -271,6 +273,11 @@ ROWS: Final = (
     _both("crash images recovered, reference = model, checked (FIXED / ORIGINAL)", CRASH_IMAGES_CHECKED),
     *_each("exhaustive: crash points / images ({design})", EXHAUSTIVE_CRASH_POINTS, EXHAUSTIVE_IMAGES),
     _both("power-loss image sets predicted by the model (FIXED / ORIGINAL)", PREDICTED_IMAGE_SETS),
+    _row(
+        "S7.1: the checks' predicates asked about broken states, answers checked (FIXED)",
+        FIXED,
+        PREDICATE_ANSWERS,
+    ),
     *(
         _both(f"states reached: {label} (FIXED / ORIGINAL)", name)
         for label, name in (

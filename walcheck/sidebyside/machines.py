@@ -19,6 +19,7 @@ crash_machines.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -63,6 +64,7 @@ from reference.storage import Directory, FileDirectory, Storage
 from reference.wal import ENTRY_HEADER_SIZE, place_entry
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
+from walcheck.sidebyside.predicates import check_the_checkers
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
 
 # Bytes memvid keeps right after the region (data segments, the TOC). The WAL
@@ -144,6 +146,11 @@ class MachineConfig:
     # reference.caller and model/caller.py. The ORIGINAL hunts leave it off, so
     # that each finds only its own defect.
     caller_layer: bool = False
+    # spec/semantics.md S7.1: the checks' predicates asked about this machine's
+    # states broken on purpose, on the 1st, 2nd, 4th, 8th, ... step of each
+    # example (every step would double the machine's time). On in one machine:
+    # the states of a small region reach every case.
+    checks_the_checkers: bool = False
 
 
 # What recovering an image gave, by what was asked ("read": a read-only
@@ -200,6 +207,8 @@ class WalMachineBase(RuleBasedStateMachine):
         self.wal: EmbeddedWal | None = None
         self.state: m.State | None = None
         self.oracle = Oracle(0)
+        # Steps that ended with the WAL open, for S7.1's sampling.
+        self._open_steps = 0
 
     @property
     def design(self) -> m.Design:
@@ -691,6 +700,12 @@ class WalMachineBase(RuleBasedStateMachine):
         wal = self.state.wal
         if wal is not None and not valid_heads(wal.write_head, wal.pending_bytes, wal.region_size):
             raise InvariantViolation("I5, I7, I11 as the contracts state them (placement.valid_heads) broken")
+        if wal is None or not self.config.checks_the_checkers:
+            return
+        self._open_steps += 1
+        if self._open_steps & (self._open_steps - 1) == 0:
+            # S7.1: the predicates just asked must answer "broken" on this state broken.
+            self.counters[figures.PREDICATE_ANSWERS] += check_the_checkers(self.state)
 
     def _placement_contracts_hold(
         self, head: int, pending: int, region_size: int, entry_size: int, at: int
@@ -820,5 +835,9 @@ def memvid_sizes_config(design: m.Design, name: str) -> MachineConfig:
     )
 
 
-StatefulSmallRegionFixed = build_machine(small_region_config(m.Design.FIXED, "StatefulSmallRegionFixed"))
+StatefulSmallRegionFixed = build_machine(
+    dataclasses.replace(
+        small_region_config(m.Design.FIXED, "StatefulSmallRegionFixed"), checks_the_checkers=True
+    )
+)
 StatefulMemvidSizesFixed = build_machine(memvid_sizes_config(m.Design.FIXED, "StatefulMemvidSizesFixed"))

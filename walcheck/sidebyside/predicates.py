@@ -1,0 +1,303 @@
+"""spec/semantics.md S7.1: the checks' own predicates, seen to answer "broken".
+
+The machines check every state with ``model.invariants.violated`` (S7) and
+``model.wal.valid`` (the contracts' predicate), and every scan with the
+recovery rules' predicates (spec/faults.md R2, R3, R7: ``continues_log`` and
+the R7 proof, in the model and in the reference). On the states a FIXED run
+reaches, those predicates only ever answer "fine", so a predicate that could
+never answer anything else would pass unnoticed. Here each is asked about the
+machine's current state broken in one named way, and must name exactly what
+that way breaks.
+
+The expected answers are S7's table and faults.md's rules, written out here
+(the entries encoded from F2.1 with blake3 directly), not computed by the
+predicates under test.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import blake3
+
+import model as m
+from model.invariants import violated
+from model.region import Foreign, Region
+from model.wal import Volatile, WalError, scan, valid
+from reference import Design as RefDesign
+from reference import WalCorruption
+from reference.wal import scan_region
+
+# F2.1 and S0, written here rather than imported, so that a wrong constant is
+# caught rather than shared by the check.
+_HEADER = 48
+_SEQUENCE_MAX = 2**64 - 1
+_U64_MAX = 2**64 - 1
+_MARK = b"SYNC"
+_SENTINEL = bytes(_HEADER)
+
+
+class PredicateBlind(AssertionError):
+    """A predicate of the checks did not answer "broken" where S7.1 says it must."""
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """One way to break a state: what ``violated`` must name, what ``valid`` must say."""
+
+    how: str
+    state: m.State
+    invariants: tuple[str, ...]
+    valid: bool
+
+
+def _entry(sequence: int, payload: bytes, *, marked: bool = False, damaged: bool = False) -> bytes:
+    """F2.1: one entry; ``damaged`` flips a payload bit after the digest is taken."""
+    digest = blake3.blake3(payload).digest()
+    body = bytes([payload[0] ^ 1]) + payload[1:] if damaged else payload
+    return struct.pack("<QI", sequence, len(payload)) + (_MARK if marked else bytes(4)) + digest + body
+
+
+def _with_region(state: m.State, prefix: bytes) -> m.State:
+    """``state`` with a region of its size holding ``prefix``, then zeros."""
+    size = state.disk.header.wal_size
+    region = Region.zeroed(size).write(0, Foreign(prefix), 0, len(prefix)) if prefix else Region.zeroed(size)
+    return replace(state, disk=replace(state.disk, region=region, durable_region=region, unsynced=()))
+
+
+def _with_wal(state: m.State, wal: Volatile, **fields: int) -> m.State:
+    # Every field set here is an int of Volatile's; mypy cannot tell which.
+    changed: dict[str, Any] = fields
+    return replace(state, wal=replace(wal, **changed))
+
+
+def broken_states(state: m.State) -> Iterator[Broken]:
+    """S7.1: ``state`` (FIXED, open, keeping S7) broken in each named way."""
+    wal = state.wal
+    assert wal is not None
+    size, head, pending = wal.region_size, wal.write_head, wal.pending_bytes
+    header, disk = state.disk.header, state.disk
+    writable = () if wal.read_only else ("I6",)
+    yield Broken(
+        "header.wal_size one more than the region",
+        replace(state, disk=replace(disk, header=replace(header, wal_size=size + 1))),
+        ("I1",),
+        False,
+    )
+    yield Broken(
+        "a byte written outside the region",
+        replace(state, disk=replace(disk, bytes_written_outside_region=1)),
+        ("I2",),
+        True,
+    )
+    yield Broken(
+        "write_head past the region", _with_wal(state, wal, write_head=size + 1), ("I5", *writable), False
+    )
+    yield Broken("write_head negative", _with_wal(state, wal, write_head=-1), ("I5", *writable), False)
+    if not wal.read_only:
+        moved = head + 1 if head + 1 <= size else head - 1
+        if pending <= moved <= size:
+            yield Broken(
+                "write_head off the scan's end", _with_wal(state, wal, write_head=moved), ("I6",), True
+            )
+    yield Broken(
+        "pending_bytes past the region", _with_wal(state, wal, pending_bytes=size + 1), ("I7", "I8"), False
+    )
+    yield Broken("pending_bytes negative", _with_wal(state, wal, pending_bytes=-1), ("I7", "I8"), False)
+    wrong = pending + 1 if pending + 1 <= head else pending - 1
+    if wrong >= 0:
+        yield Broken("pending_bytes off by one", _with_wal(state, wal, pending_bytes=wrong), ("I8",), True)
+    yield Broken(
+        "sequence above SEQUENCE_MAX", _with_wal(state, wal, sequence=_SEQUENCE_MAX + 1), ("I9",), False
+    )
+    if wal.sequence < _SEQUENCE_MAX:
+        yield Broken("sequence one ahead", _with_wal(state, wal, sequence=wal.sequence + 1), ("I9",), True)
+    yield Broken(
+        "checkpoint_head at the region's end", _with_wal(state, wal, checkpoint_head=size), ("I12",), False
+    )
+    yield Broken("checkpoint_head negative", _with_wal(state, wal, checkpoint_head=-1), ("I12",), False)
+    yield Broken(
+        "appends_since_checkpoint above u64 (S1.2; no S7 line)",
+        _with_wal(state, wal, appends_since_checkpoint=_U64_MAX + 1),
+        (),
+        False,
+    )
+    yield from _broken_contents(state, wal)
+
+
+def _broken_contents(state: m.State, wal: Volatile) -> Iterator[Broken]:
+    """The invariants a region's contents break (I3, I4, I10, I11), on the
+    machine's region size and checkpoint."""
+    size, cp = wal.region_size, wal.checkpoint_sequence
+    empty = _with_region(state, b"")
+    if cp >= 1:
+        # An empty log whose checkpoint is ahead of its sequence.
+        yield Broken(
+            "checkpoint_sequence above sequence",
+            _with_wal(empty, wal, write_head=0, pending_bytes=0, checkpoint_head=0, sequence=cp - 1),
+            ("I9", "I10"),
+            False,
+        )
+    if size >= 2 * 49 and cp + 2 <= _SEQUENCE_MAX:
+        # R7: a damaged first entry that a later marked pending record proves durable.
+        data = _entry(cp + 1, b"d", damaged=True) + _entry(cp + 2, b"p", marked=True)
+        proven = _with_region(state, data)
+        yield Broken("a damaged entry proven durable (R7)", proven, ("I3",), True)
+    if size > 2 * 49:
+        # ORIGINAL does not end its log at a gap (D2), so a gap reaches I4, I11.
+        data = _entry(5, b"a") + _entry(3, b"b")
+        gap = replace(_with_region(state, data), design=m.Design.ORIGINAL)
+        fields = {"write_head": 98, "checkpoint_head": 0, "appends_since_checkpoint": 0}
+        yield Broken(
+            "sequences 5, 3 (ORIGINAL)",
+            _with_wal(gap, wal, **fields, pending_bytes=98, sequence=3, checkpoint_sequence=0),
+            ("I4",),
+            True,
+        )
+        yield Broken(
+            "sequences 5, 3 with the checkpoint at 4 (ORIGINAL)",
+            _with_wal(gap, wal, **fields, pending_bytes=49, sequence=4, checkpoint_sequence=4),
+            ("I4", "I11"),
+            True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What a FIXED tolerant scan of a region must answer (faults.md)."""
+
+    how: str
+    data: bytes
+    sequences: tuple[int, ...]
+    end: int
+    corruption_at: int | None = None
+
+
+def broken_scans(region: bytes, cp: int) -> Iterator[Scan]:
+    """S7.1: region prefixes each rule's predicate must reject (R2, R3, R7),
+    and their accepted neighbours, over the machine's own region bytes and
+    checkpoint sequence. Each prefix ends with a sentinel when one fits, so
+    the answer does not depend on what follows."""
+    size = len(region)
+
+    def image(*entries: bytes) -> bytes | None:
+        data = b"".join(entries)
+        if len(data) > size:
+            return None
+        if len(data) + _HEADER <= size:
+            data += _SENTINEL
+        return data + region[len(data) :]
+
+    cases: list[tuple[str, tuple[bytes, ...], tuple[int, ...], int, int | None]] = [
+        ("a first record of sequence 0 (R2)", (_entry(0, b"z"),), (), 0, None),
+    ]
+    if cp + 4 <= _SEQUENCE_MAX:
+        cases += [
+            ("a first record at checkpoint + 2 (R3)", (_entry(cp + 2, b"f"),), (), 0, None),
+            ("a first record at checkpoint + 1 (R3)", (_entry(cp + 1, b"f"),), (cp + 1,), 49, None),
+            (
+                "a damaged first entry, then sequence 1 marked: no R7 proof",
+                (_entry(cp + 1, b"d", damaged=True), _entry(1, b"p", marked=True)),
+                (),
+                0,
+                None,
+            ),
+            (
+                "a damaged first entry, then checkpoint + 3 marked: no R7 proof",
+                (_entry(cp + 1, b"d", damaged=True), _entry(cp + 3, b"p", marked=True)),
+                (),
+                0,
+                None,
+            ),
+            (
+                "a damaged first entry, then checkpoint + 2 marked: R7 proof",
+                (_entry(cp + 1, b"d", damaged=True), _entry(cp + 2, b"p", marked=True)),
+                (),
+                0,
+                0,
+            ),
+            (
+                "a damaged second entry, then a gap, marked: no R7 proof",
+                (_entry(cp + 1, b"a"), _entry(cp + 2, b"d", damaged=True), _entry(cp + 4, b"p", marked=True)),
+                (cp + 1,),
+                49,
+                None,
+            ),
+            (
+                "a damaged second entry, then its successor, marked: R7 proof",
+                (_entry(cp + 1, b"a"), _entry(cp + 2, b"d", damaged=True), _entry(cp + 3, b"p", marked=True)),
+                (cp + 1,),
+                49,
+                49,
+            ),
+        ]
+    fill = size - 2 * 49 + 1  # a payload that ends the second entry at the region's end
+    if fill >= 1 and cp + 2 <= _SEQUENCE_MAX:
+        cases.append(
+            (
+                "a damaged first entry, then checkpoint + 2 unmarked to the region's end: no R7 proof",
+                (_entry(cp + 1, b"d", damaged=True), _entry(cp + 2, b"e" * fill)),
+                (),
+                0,
+                None,
+            )
+        )
+    for how, entries, sequences, end, corruption_at in cases:
+        data = image(*entries)
+        if data is not None:
+            yield Scan(how, data, sequences, end, corruption_at)
+
+
+def _model_scan(data: bytes, cp: int) -> tuple[tuple[int, ...], int, int | None]:
+    scanned = scan(Region.from_bytes(data), m.Design.FIXED, cp)
+    if isinstance(scanned, WalError):
+        return (), 0, scanned.offset
+    found, end = scanned
+    return tuple(s.record.sequence for s in found), end, None
+
+
+def _reference_scan(data: bytes, cp: int) -> tuple[tuple[int, ...], int, int | None]:
+    try:
+        found, end = scan_region(data, RefDesign.FIXED, cp)
+    except WalCorruption as error:
+        return (), 0, error.offset
+    return tuple(s.sequence for s in found), end, None
+
+
+def check_the_checkers(state: m.State) -> int:
+    """S7.1 on a FIXED state that keeps S7: every broken state is named
+    exactly, every broken scan rejected by both sides alike. Returns how many
+    answers were checked."""
+    wal = state.wal
+    if wal is None:
+        return 0
+    checked = 0
+    for broken in broken_states(state):
+        named = tuple(violated(broken.state))
+        if named != broken.invariants:
+            raise PredicateBlind(f"{broken.how}: violated() names {named}, S7 says {broken.invariants}")
+        if valid(broken.state) is not broken.valid:
+            raise PredicateBlind(
+                f"{broken.how}: model.wal.valid is {not broken.valid}, S7.1 says {broken.valid}"
+            )
+        checked += 1
+    # The cases' prefixes and sentinels take at most 195 bytes: past them the
+    # region's bytes cannot change an answer, so a large region is not copied whole.
+    region = state.disk.region.read(0, min(wal.region_size, 256))
+    for case in broken_scans(region, wal.checkpoint_sequence):
+        # A corruption is the scan's whole answer: no records, no end.
+        expected = (
+            (case.sequences, case.end, None) if case.corruption_at is None else ((), 0, case.corruption_at)
+        )
+        model_answer = _model_scan(case.data, wal.checkpoint_sequence)
+        reference_answer = _reference_scan(case.data, wal.checkpoint_sequence)
+        if model_answer != expected or reference_answer != expected:
+            raise PredicateBlind(
+                f"{case.how}: (sequences, end, corruption offset) model {model_answer},"
+                f" reference {reference_answer}, faults.md says {expected}"
+            )
+        checked += 1
+    return checked
