@@ -29,6 +29,7 @@ from hypothesis.stateful import invariant, precondition, rule
 
 import model as m
 import reference.wal
+from model.wal import valid
 from reference import (
     CheckpointFailed,
     Design,
@@ -385,3 +386,29 @@ def test_stateful_payload_length_limit(design: m.Design) -> None:
             assert isinstance(outcome, m.WalError) and outcome.reason == reference.wal.REASON_TOO_SMALL
         finally:
             longest.release()
+
+
+@pytest.mark.parametrize("design", [m.Design.FIXED, m.Design.ORIGINAL])
+def test_stateful_valid_at_the_last_sequence(design: m.Design) -> None:
+    """spec S8: ``model.wal.valid``, the predicate both designs' contracts keep,
+    holds on a WAL opened at the last sequence, 2^64 - 1 (the model's constant
+    itself, and the same number decoded from a header's 8 bytes), after a
+    checkpoint there, and after the next append: FIXED refuses it (D2's fix),
+    ORIGINAL wraps to 0 (D2). The machines reach that sequence only as
+    Hypothesis draws it; this holds the boundary in every run (spec/mutants.md M6)."""
+    decoded = int.from_bytes(bytes([0xFF]) * 8, "little")
+    for last in (m.SEQUENCE_MAX, decoded):
+        state, refused = m.open_wal(m.initial_state(design, 400, wal_sequence=last))
+        assert refused is None and state.wal is not None
+        assert state.wal.sequence == state.wal.checkpoint_sequence == m.SEQUENCE_MAX
+        assert valid(state), f"valid() false at sequence {last}"
+        checkpointed, outcome = m.record_checkpoint(state)
+        assert outcome is None and valid(checkpointed), "valid() false after a checkpoint at 2^64 - 1"
+        after, appended = m.append_entry(state, b"after the last")
+        if design is m.Design.FIXED:
+            assert isinstance(appended, m.WalError)
+            assert appended.reason == reference.wal.REASON_SEQUENCE_EXHAUSTED
+            assert after == state
+        else:
+            assert appended == 0 and after.wal is not None and after.wal.sequence == 0
+        assert valid(after), "valid() false after the append at 2^64 - 1"
