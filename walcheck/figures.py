@@ -54,6 +54,11 @@ STATE_BATCH_POWER_LOSS: Final = "power losses in batch mode"
 STATE_R7_PROVEN: Final = "media faults reported as WalCorruption (R7)"
 # spec/semantics.md S7.1: answers of violated, valid and both sides' scans on broken states.
 PREDICATE_ANSWERS: Final = "predicate answers on broken states checked (S7.1)"
+# The open's refusals (walcheck/sidebyside/damaged_files.py): counted where the
+# refusal is compared.
+DAMAGED_HEADERS_REFUSED: Final = "damaged headers refused as F1.3 says"
+SHORT_FILES_REFUSED: Final = "short files refused alike (S3.2)"
+SHORT_FILES_OPENED: Final = "short files opened alike (S3.2)"
 
 # Counted by ``counted_crash_recovery``, image by image.
 CRASH_IMAGES_CHECKED: Final = "crash images recovered and checked"
@@ -293,6 +298,9 @@ ROWS: Final = (
             ("an R7 mark proving damage", STATE_R7_PROVEN),
             ("1,000 appends since a checkpoint", THOUSAND_APPENDS),
             ("a doctor run on a region its entries fill to the last byte", DOCTOR_ON_FULL_REGION),
+            ("a damaged header refused as F1.3 says", DAMAGED_HEADERS_REFUSED),
+            ("a file shorter than its region refused", SHORT_FILES_REFUSED),
+            ("a file shorter than its region opened", SHORT_FILES_OPENED),
         )
     ),
     _row(

@@ -52,6 +52,7 @@ KILLER_ORDER = (
     "tests/test_stateful_power.py::TestStatefulHeaderAheadFixed",  # 6 s
     "tests/test_stateful_power.py::TestStatefulOriginalBytesAgree",  # 4 s
     "tests/test_stateful_power.py::TestStatefulDoctorOnAFullRegionFixed",  # 1.6 s
+    "tests/test_stateful_damage.py::",  # the open's refusals, FIXED and ORIGINAL: 3 s each
     "tests/test_stateful.py::TestStatefulMemvidSizesFixed",  # 8 s
     "tests/test_stateful_power.py::test_stateful_check_with_a_seed_repeats_its_figures",  # 1 s
     "tests/test_defects.py::test_stateful_hunt_finds_original_defect[D2]",  # 0.5 s
