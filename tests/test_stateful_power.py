@@ -412,3 +412,36 @@ def test_stateful_valid_at_the_last_sequence(design: m.Design) -> None:
         else:
             assert appended == 0 and after.wal is not None and after.wal.sequence == 0
         assert valid(after), "valid() false after the append at 2^64 - 1"
+
+
+@pytest.mark.parametrize("left", [1, 2, 47])
+def test_stateful_fixed_open_zeroes_a_short_tail(left: int) -> None:
+    """S3.14's short tail on FIXED: with 1 to 47 bytes after the write head and
+    part of the region not pending, FIXED zeroes those bytes. Its own appends
+    never leave the head there (S3.4 step 7), so the machines never reach it;
+    a file an older (ORIGINAL) writer left does: its last record ends ``left``
+    bytes before the region's end, over the bytes of an earlier pass (ORIGINAL
+    zeroes them too, but a crash can come between its entry write and that).
+    FIXED's open must zero exactly those bytes, in the model as in the
+    reference (spec/mutants.md M6)."""
+    size = 400
+    first = m.Record(1, payload_for(1, 100), 0)
+    last = m.Record(2, payload_for(2, size - first.size - left - ENTRY_HEADER_SIZE), 1)
+    assert first.size + last.size == size - left
+    earlier_pass = payload_for(9, size)  # the bytes an earlier pass left: letters, no zeros
+    image = bytearray(earlier_pass)
+    image[: first.size] = first.encoded()
+    image[first.size : first.size + last.size] = last.encoded()
+    assert image[size - left :] == earlier_pass[size - left :] and 0 not in image[size - left :]
+
+    storage = MemoryStorage()
+    create_mv2(storage, size)
+    storage.write_at(WAL_OFFSET, bytes(image))
+    wal = EmbeddedWal.open(storage, read_header(storage), design=Design.FIXED)
+    assert wal.write_head == size - left
+    disk = m.caller.crash_image(m.HeaderFields(size, 0, 0), m.Region.from_bytes(bytes(image)))
+    state, refused = m.open_wal(m.caller.restart(m.Design.FIXED, disk))
+    assert refused is None and state.wal is not None and state.wal.write_head == size - left
+    region = storage.read_at(WAL_OFFSET, size)
+    assert region[size - left :] == bytes(left), "the reference left the tail"
+    assert state.disk.region.to_bytes() == region, "the model's bytes differ from the reference's"
