@@ -167,7 +167,17 @@ def place_entry(
 def sentinel_writes(
     fixed: bool, write_head: int, pending_bytes: int, region_size: int
 ) -> tuple[tuple[ZeroWrite, ...], int]:
-    """Either design, by flag; compared with ``reference.wal.sentinel_writes``."""
+    """Either design, by flag; compared with ``reference.wal.sentinel_writes``.
+    S3.14: on the heads ``model.wal.valid`` allows each design (the two
+    functions' own preconditions), every zero write starts inside the region,
+    never at or past its end, and writes a byte at least: model/wal.py's
+    ``_maybe_write_sentinel`` counts the part of each write inside the region
+    on that.
+
+    pre: 0 <= pending_bytes <= region_size
+    pre: valid_heads(write_head, pending_bytes, region_size) if fixed else 0 <= write_head < region_size
+    post: all(0 <= start < region_size and length > 0 for start, length in __return__[0])
+    """
     if fixed:
         return fixed_sentinel_writes(write_head, pending_bytes, region_size)
     return original_sentinel_writes(write_head, pending_bytes, region_size)

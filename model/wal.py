@@ -668,7 +668,10 @@ def _maybe_write_sentinel(state: State) -> State:
     disk = state.disk
     outside = disk.bytes_written_outside_region
     for start, length in writes:
-        inside = max(0, min(length, wal.region_size - start))
+        # At least 1: every write starts inside the region and writes a byte
+        # (the contract of model.placement.sentinel_writes, CrossHair-checked,
+        # on the heads valid() allows).
+        inside = min(length, wal.region_size - start)
         disk = disk.written(Extent(start, start + inside, None, 0))
         outside += length - inside
     disk = replace(disk, bytes_written_outside_region=outside)
