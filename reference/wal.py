@@ -378,24 +378,31 @@ def _take_records(
     return cursor, previous, pending
 
 
-def _after_window(window: bytes, taken: int, position: int, wanted: int, size: int) -> int | None:
+def _after_window(
+    window: bytes, taken: int, position: int, wanted: int, size: int, window_size: int
+) -> int | None:
     """Where the fast walk stopped in a window of ``wanted`` bytes, at
     ``taken`` in it (``position`` in the region), what the scan does next: 0,
     the walk ends there (too few bytes left in the region for an entry, or the
     sentinel, as in the general walk); a length, the entry there is cut by the
-    window's end, so read a window that long from there; None, anything else,
-    for the general walk."""
+    window's end, so read a window that long (``window_size``, or the entry
+    if longer) from there; None, anything else, for the general walk."""
     if position + ENTRY_HEADER_SIZE > size:
         return 0  # the region's end
-    if len(window) == wanted and wanted < size - (position - taken):
-        # A whole window that ends before the region does: the entry at
-        # ``taken`` may be cut by it.
+    # A whole window (a short one is the file's end: reading again gets no
+    # more): the entry at ``taken`` may be cut by it. Tests that would add
+    # nothing are left out: that the window ends before the region does (one
+    # that reaches the region's end cuts nothing the two tests below see, as
+    # the header of an entry there fits, the test above, and the entry ends
+    # inside the region, entry_end <= size), and that the length is not zero
+    # (an entry of length 0 whose header fits is not cut).
+    if len(window) == wanted:
         if taken + ENTRY_HEADER_SIZE > len(window):
-            return min(max(SCAN_WINDOW_SIZE, ENTRY_HEADER_SIZE), size - position)
+            return min(max(window_size, ENTRY_HEADER_SIZE), size - position)
         length: int = _SEQUENCE_AND_LENGTH.unpack_from(window, taken)[1]
         entry_end = position + ENTRY_HEADER_SIZE + length
-        if length != 0 and taken + ENTRY_HEADER_SIZE + length > len(window) and entry_end <= size:
-            return min(max(SCAN_WINDOW_SIZE, entry_end - position), size - position)
+        if taken + ENTRY_HEADER_SIZE + length > len(window) and entry_end <= size:
+            return min(max(window_size, entry_end - position), size - position)
     if taken + ENTRY_HEADER_SIZE <= len(window) and _SEQUENCE_AND_LENGTH.unpack_from(window, taken) == (0, 0):
         return 0  # the sentinel
     return None
@@ -416,6 +423,7 @@ class EmbeddedWal:
         read_only: bool,
         design: Design,
         recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+        scan_window: int = SCAN_WINDOW_SIZE,
     ) -> None:
         self._storage = storage
         self._region_offset = region_offset
@@ -430,6 +438,9 @@ class EmbeddedWal:
         self._skip_sync = False
         self._design = design
         self._recovery = recovery
+        # S1.4: how much of the region each of the scan's reads asks for. A
+        # tuning knob of the reference only, which no result depends on.
+        self._scan_window = scan_window
         # FIXED: set by a failed write or sync (R6); only a reopen clears it.
         self._storage_failed = False
         # The appends' checksums, one hasher reset for each (encode_entry).
@@ -449,8 +460,11 @@ class EmbeddedWal:
         *,
         design: Design = Design.FIXED,
         recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+        scan_window: int = SCAN_WINDOW_SIZE,
     ) -> EmbeddedWal:
-        return cls._open(storage, header, read_only=False, design=design, recovery=recovery)
+        return cls._open(
+            storage, header, read_only=False, design=design, recovery=recovery, scan_window=scan_window
+        )
 
     # open and open_read_only: memvid's two constructors, alike on purpose (its API).
     @classmethod
@@ -461,12 +475,22 @@ class EmbeddedWal:
         *,
         design: Design = Design.FIXED,
         recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+        scan_window: int = SCAN_WINDOW_SIZE,
     ) -> EmbeddedWal:
-        return cls._open(storage, header, read_only=True, design=design, recovery=recovery)
+        return cls._open(
+            storage, header, read_only=True, design=design, recovery=recovery, scan_window=scan_window
+        )
 
     @classmethod
     def _open(
-        cls, storage: Storage, header: Header, *, read_only: bool, design: Design, recovery: Recovery
+        cls,
+        storage: Storage,
+        header: Header,
+        *,
+        read_only: bool,
+        design: Design,
+        recovery: Recovery,
+        scan_window: int,
     ) -> EmbeddedWal:
         if header.wal_size == 0:
             raise InvalidHeader(REASON_WAL_SIZE_ZERO)
@@ -479,6 +503,7 @@ class EmbeddedWal:
             read_only=read_only,
             design=design,
             recovery=recovery,
+            scan_window=scan_window,
         )
         # The open needs no record, only what they add up to.
         walk = wal._walk(None)
@@ -735,13 +760,16 @@ class EmbeddedWal:
             raise WalIoError(REASON_SHORT_READ)
         previous: int | None = None
         pending = base = 0
-        wanted = min(SCAN_WINDOW_SIZE, size)
+        window_size = self._scan_window
+        wanted = min(window_size, size)
         while True:
+            # No window passes the region's end (each asks for at most
+            # ``size - base`` bytes), so the fast walk may use all of it.
             window = self._read(base, wanted, whole=False)
             taken, previous, pending = _take_records(
                 window,
                 base,
-                min(size - base, len(window)),
+                len(window),
                 fixed,
                 self._checkpoint_sequence,
                 previous,
@@ -749,10 +777,10 @@ class EmbeddedWal:
                 found,
             )
             position = base + taken
-            after = _after_window(window, taken, position, wanted, size)
+            after = _after_window(window, taken, position, wanted, size, window_size)
             if after is None:
                 break
-            if after == 0:
+            if not after:  # 0: the walk ends here
                 return _Walk(previous, pending, position)
             base, wanted = position, after
         # Anything else (an invalid entry, a record that does not continue the

@@ -89,28 +89,19 @@ def images(draw: st.DrawFn) -> Image:
 Outcome = tuple[object, ...]
 
 
-@contextmanager
-def _window(size: int) -> Iterator[None]:
-    saved = rw.SCAN_WINDOW_SIZE
-    rw.SCAN_WINDOW_SIZE = size
-    try:
-        yield
-    finally:
-        rw.SCAN_WINDOW_SIZE = saved
-
-
 def _open_outcome(image: Image, design: Design, recovery: Recovery, window: int) -> Outcome:
     """open_read_only, then records_after(0): what each found, or the error."""
     storage = MemoryStorage(bytes(HEADER_SIZE) + image.region)
     header = Header(wal_size=image.region_size, wal_sequence=image.checkpoint_sequence)
-    with _window(window):
-        try:
-            wal = EmbeddedWal.open_read_only(storage, header, design=design, recovery=recovery)
-        except WalError as error:
-            return (type(error).__name__, str(error))
-        opened = (wal.sequence, wal.pending_bytes, wal.write_head)
-        records = [(r.sequence, r.payload) for r in wal.records_after(0)]
-        return (opened, records, wal.sequence, wal.pending_bytes, wal.write_head)
+    try:
+        wal = EmbeddedWal.open_read_only(
+            storage, header, design=design, recovery=recovery, scan_window=window
+        )
+    except WalError as error:
+        return (type(error).__name__, str(error))
+    opened = (wal.sequence, wal.pending_bytes, wal.write_head)
+    records = [(r.sequence, r.payload) for r in wal.records_after(0)]
+    return (opened, records, wal.sequence, wal.pending_bytes, wal.write_head)
 
 
 def _whole_region_outcome(image: Image, design: Design, recovery: Recovery) -> Outcome:
@@ -233,8 +224,10 @@ def _first(strategy: st.SearchStrategy[Image], condition: Callable[[Image], bool
 def test_a_scan_that_ends_the_log_at_a_window_cut_is_caught() -> None:
     after_window = rw._after_window
 
-    def ends_at_cuts(window: bytes, taken: int, position: int, wanted: int, size: int) -> int | None:
-        after = after_window(window, taken, position, wanted, size)
+    def ends_at_cuts(
+        window: bytes, taken: int, position: int, wanted: int, size: int, window_size: int
+    ) -> int | None:
+        after = after_window(window, taken, position, wanted, size, window_size)
         return 0 if after else after
 
     with _replaced("_after_window", ends_at_cuts):

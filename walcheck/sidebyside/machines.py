@@ -61,10 +61,11 @@ from reference.caller import doctor as reference_doctor
 from reference.header import WAL_OFFSET
 from reference.mv2 import REASONS_THAT_GROW
 from reference.storage import Directory, FileDirectory, Storage
-from reference.wal import ENTRY_HEADER_SIZE, place_entry
+from reference.wal import ENTRY_HEADER_SIZE, SCAN_WINDOW_SIZE, place_entry
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
 from walcheck.sidebyside.predicates import check_the_checkers
+from walcheck.sidebyside.scan_reads import ReadLog, reads_broken, record_ends
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
 
 # Bytes memvid keeps right after the region (data segments, the TOC). The WAL
@@ -78,6 +79,13 @@ CANARY = bytes([0xA5]) * 64
 # F1.2's numbers, written here rather than imported from reference/header.py, so that
 # a wrong constant there is caught rather than shared by the check.
 _LEGACY_LOCK_START, _LEGACY_LOCK_END = 80, 140
+
+# S1.4: the reference's scan windows, a tuning knob no result may depend on.
+# 1 MiB windows never cut an entry in regions of a few KiB, so the machines
+# scan with small ones, picked by the region size (no draw of its own, so
+# every example stays the one it was): cuts in a header, at its end, in a
+# payload, and windows of many entries.
+SCAN_WINDOWS = (1, 47, 48, 49, 100, 257, 4096)
 
 
 class Divergence(AssertionError):
@@ -209,6 +217,7 @@ class WalMachineBase(RuleBasedStateMachine):
         self.oracle = Oracle(0)
         # Steps that ended with the WAL open, for S7.1's sampling.
         self._open_steps = 0
+        self.scan_window = SCAN_WINDOW_SIZE
 
     @property
     def design(self) -> m.Design:
@@ -229,6 +238,7 @@ class WalMachineBase(RuleBasedStateMachine):
 
     def _create(self, region_size: int, initial_sequence: int) -> None:
         """S3.1 then S3.2: memvid creates the file and opens the WAL."""
+        self.scan_window = SCAN_WINDOWS[region_size % len(SCAN_WINDOWS)]
         self.storage = self._new_storage()
         self.header = create_mv2(self.storage, region_size, wal_sequence=initial_sequence)
         self.storage.write_at(WAL_OFFSET + region_size, CANARY)
@@ -288,7 +298,7 @@ class WalMachineBase(RuleBasedStateMachine):
         assert self.storage is not None
         self.header = read_header(self.storage)
         opener = EmbeddedWal.open_read_only if read_only else EmbeddedWal.open
-        return opener(self.storage, self.header, design=self.ref_design)
+        return opener(self.storage, self.header, design=self.ref_design, scan_window=self.scan_window)
 
     def _open(self, *, read_only: bool) -> None:
         assert self.state is not None
@@ -748,21 +758,35 @@ class WalMachineBase(RuleBasedStateMachine):
         if self.design is m.Design.FIXED:
             self._memvid_writer_recovers(image)
 
-    @staticmethod
-    def _recover(image: bytes, design: m.Design, *, G5_reason: str) -> list[tuple[int, bytes]]:
+    def _recover(self, image: bytes, design: m.Design, *, G5_reason: str) -> list[tuple[int, bytes]]:
         """Open ``image`` read-only with ``design``'s code and return its pending
-        records (remembered in a hunt: ``remembering``)."""
+        records (remembered in a hunt: ``remembering``). The open's scan and
+        pending_records' rescan must each read the region as S1.4 says."""
         known = recall("read", design, image)
         if isinstance(known, tuple):
             return list(known)
-        storage = MemoryStorage(image)
+        storage = ReadLog(MemoryStorage(image))
+        header = read_header(storage, clear_legacy_lock=False)
+        scans: list[list[tuple[int, int]]] = []
         try:
+            storage.reads = []
             reader = EmbeddedWal.open_read_only(
-                storage, read_header(storage, clear_legacy_lock=False), design=RefDesign(design.value)
+                storage, header, design=RefDesign(design.value), scan_window=self.scan_window
             )
+            scans.append(storage.reads)
+            storage.reads = []
             records = _records(reader.pending_records())
+            scans.append(storage.reads)
         except WalError as error:
             raise GuaranteeViolation("G5", f"{G5_reason}: {error}") from error
+        region = image[header.wal_offset : header.wal_offset + header.wal_size]
+        ends = record_ends(region, header.wal_size, design, header.wal_sequence)
+        for reads in scans:
+            broken = ends is not None and reads_broken(
+                reads, header.wal_offset, region, header.wal_size, self.scan_window, ends
+            )
+            if broken:
+                raise Divergence(f"{design.value} reader: {broken}")
         remember("read", design, image, tuple(records))
         return records
 
