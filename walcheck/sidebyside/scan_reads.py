@@ -3,7 +3,7 @@
 The scan's windows are a matter of speed: a scan that reads more than it
 needs, or the whole region where windows would do, finds the same records, so
 no comparison of results can see it. This module predicts, from the region's
-bytes and the records the model's scan (S2.1) finds there, exactly the reads
+bytes and the records the whole-region walk (S2.1) finds there, exactly the reads
 S1.4 says a scan with a given window makes, and ``ReadLog`` records the reads
 the reference made, so that the side-by-side machines can compare the two.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import model as m
-from model.region import Region
+from reference import Design, WalError, scan_region
 from reference.storage import Storage
 
 # F2.1's entry header, written here rather than imported, as the machines' other numbers.
@@ -54,15 +54,14 @@ class ReadLog:
 def record_ends(
     region: bytes, region_size: int, design: m.Design, checkpoint_sequence: int
 ) -> dict[int, int] | None:
-    """Where each record the model's scan takes starts, and where it ends;
-    None when the scan fails (then nothing is compared: the reads of a scan
-    that raises are not S1.4's concern)."""
-    padded = region + bytes(max(0, region_size - len(region)))
-    file_end = len(region) if len(region) < region_size else None
-    scanned = m.scan(Region.from_bytes(padded), design, checkpoint_sequence, None, file_end)
-    if isinstance(scanned, m.WalError):
+    """Where each record the scan takes starts, and where it ends, from the
+    reference's whole-region walk (``scan_region``: no windows, and the
+    machines compare what it takes with the model's scan, S2.1); None when
+    the walk fails (the reads of a scan that raises are not S1.4's concern)."""
+    try:
+        found, _ = scan_region(region, Design(design.value), checkpoint_sequence, region_size=region_size)
+    except WalError:
         return None
-    found, _ = scanned
     return {record.position: record.position + record.total_size for record in found}
 
 
