@@ -146,9 +146,6 @@ class Region:
     def write_zeros(self, start: int, length: int) -> Region:
         return self.write(start, None, 0, length)
 
-    def write_record(self, start: int, record: Record) -> Region:
-        return self.write(start, record, 0, record.size)
-
     def copy_from(self, other: Region, start: int, end: int) -> Region:
         """This region with ``[start, end)`` taken from ``other`` (the same size):
         one sector of a crash image taken from a later version of the region."""

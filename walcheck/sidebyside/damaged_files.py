@@ -23,6 +23,7 @@ shared by the check.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -30,7 +31,15 @@ from hypothesis.stateful import precondition, rule
 
 import model as m
 from reference import Design as RefDesign
-from reference import EmbeddedWal, Header, MemoryStorage, decode_header, encode_header, read_header
+from reference import (
+    EmbeddedWal,
+    FileStorage,
+    Header,
+    MemoryStorage,
+    decode_header,
+    encode_header,
+    read_header,
+)
 from walcheck import figures
 from walcheck.sidebyside.machines import (
     CANARY,
@@ -48,6 +57,7 @@ from walcheck.sidebyside.machines import (
 _HEADER_SIZE = 4096
 _REGION_OFFSET = 4096
 _ENTRY_HEADER_SIZE = 48  # F2.1
+_LEGACY_LOCK_START, _LEGACY_LOCK_END = 80, 140  # F1.2
 _SHORT_READ = ("Io", "failed to fill whole buffer")  # F1.3: the header's read, S3.2
 _TRUNCATED = ("InvalidHeader", "header truncated")  # F1.3: memvid's decoder on fewer bytes
 _WAL_SIZE_ZERO = ("InvalidHeader", "wal_size must be non-zero")  # F1.3 check 5, S3.2
@@ -128,6 +138,22 @@ class DamagedFileRules(WalMachineBase):
         snapshot = self._snapshot()
         for damage in damages:
             self._open_with(damage, bytearray(snapshot))
+        self._read_only_file_keeps_its_lock_bytes(snapshot)
+
+    def _read_only_file_keeps_its_lock_bytes(self, snapshot: bytes) -> None:
+        """F1.2: legacy lock bytes in a file opened read-only: the header's
+        read must write to clear them and cannot (EBADF), so it fails with an
+        I/O error and the file keeps its bytes."""
+        older = bytearray(snapshot)
+        older[_LEGACY_LOCK_START:_LEGACY_LOCK_END] = bytes([0x5A]) * (_LEGACY_LOCK_END - _LEGACY_LOCK_START)
+        path = os.path.join(self.directory, "older.mv2")
+        with open(path, "wb") as file:
+            file.write(older)
+        with FileStorage(path, read_only=True) as storage:
+            refused = _reference_result(lambda: read_header(storage))
+        _agree("F1.2: the header read of a read-only file with lock bytes", (refused.error or ("",))[0], "Io")
+        with open(path, "rb") as file:
+            _agree("F1.2: a refused read leaves the file as it was", file.read() == older, True)
 
     def _open_with(self, damage: HeaderDamage, image: bytearray) -> None:
         if damage.cut is not None:
