@@ -5,8 +5,6 @@ at open, the doctor, S9) is reference.caller."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from reference.header import HEADER_SIZE, WAL_OFFSET, Header, write_header
 from reference.storage import Storage
 from reference.wal import Design, EmbeddedWal, WalRecord
@@ -31,22 +29,16 @@ def create_mv2(storage: Storage, wal_size: int = WAL_SIZE_TINY, *, wal_sequence:
     return header
 
 
-def commit(
-    wal: EmbeddedWal,
-    storage: Storage,
-    header: Header,
-    apply: Callable[[list[WalRecord]], None] | None = None,
-) -> list[WalRecord]:
-    """S3.6: the in-place commit. The pending records are applied (by
-    ``apply``), then the checkpoint is recorded into ``header``, the header is
-    written, and the file is synced. Returns the records that were applied.
+def commit(wal: EmbeddedWal, storage: Storage, header: Header) -> list[WalRecord]:
+    """S3.6: the in-place commit. The checkpoint of the pending records is
+    recorded into ``header``, the header is written, and the file is synced.
+    Returns the records pending before it (what memvid applies; the caller
+    layer, reference/caller.py, applies them to its frame store).
 
     memvid writes in this order in place in its recovery at open and its
     ``commit_skip_indexes`` (S9.2, S9.3); its ``commit()`` is staged on a copy
     of the file (S9.1), which ``reference.caller.Memory.commit`` does."""
     records = wal.pending_records()
-    if apply is not None:
-        apply(records)
     wal.record_checkpoint(header)
     write_header(storage, header)
     storage.sync()
