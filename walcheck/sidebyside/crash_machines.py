@@ -29,7 +29,7 @@ from hypothesis.stateful import invariant, precondition, rule
 
 import model as m
 from model import caller
-from model.crash import power_loss_regions
+from model.crash import count_power_loss_regions, power_loss_regions
 from reference import Design as RefDesign
 from reference import EmbeddedWal, WalError, grown_size, read_header, scan_region
 from reference.header import WAL_OFFSET
@@ -410,6 +410,13 @@ class CrashMachineBase(WalMachineBase):
     def _model_predicts_power_loss_images(self) -> None:
         assert self.state is not None
         disk = self.disk
+        # The count first (walcheck conform picks its image by it): one more than
+        # the writes touching it, multiplied over every sector unsynced writes touched.
+        _agree(
+            "how many power-loss images",
+            disk.count_power_loss_images(),
+            count_power_loss_regions(self.state.disk),
+        )
         if disk.count_power_loss_images() > IMAGES_PER_CRASH:
             return
         size = self.state.disk.header.wal_size
