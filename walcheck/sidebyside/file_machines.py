@@ -23,6 +23,7 @@ applied to the frame store (spec/semantics.md S9.8), and after every step:
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import functools
 import os
@@ -38,9 +39,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import model as m
 from model import caller
+from model.wal import Invalid, entry_at
 from reference import Design as RefDesign
 from reference import WalError
 from reference.caller import FrameStoreDamaged, Memory, apply_records, doctor, read_frames
+from reference.errors import InvalidHeader, LockError
 from reference.header import WAL_OFFSET, Header, read_header
 from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory, MemoryStorage
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
@@ -50,6 +53,12 @@ NAME = "memory.mv2"
 CREATED_MODE = 0o644
 # The largest region the machine grows to.
 GROWTH_LIMIT = 8192
+# spec/format.md F2.1: an entry's length field, and its payload after the 48-byte header.
+LENGTH_FIELD = slice(8, 12)
+# spec/locking.md L1's refusals, spelled out here rather than taken from reference/storage.py.
+LOCK_REFUSED = "{path} is locked by another process (wanted {wanted})"
+# spec/format.md F1's check of the magic, the first of the header's checks.
+MAGIC_MISMATCH = ("InvalidHeader", "magic mismatch")
 
 
 def _umask() -> int:
@@ -106,6 +115,8 @@ class MemoryFilesBase(RuleBasedStateMachine):
         # ORIGINAL's lock stays on the inode it opened (M1): a staged replace unlocks the path.
         self.replaced_since_open = False
         self.mode = CREATED_MODE & ~_umask()
+        # Staged replaces that failed and discarded their temporary file (S9.7).
+        self.discards = 0
 
     @property
     def ref_design(self) -> RefDesign:
@@ -262,11 +273,31 @@ class MemoryFilesBase(RuleBasedStateMachine):
             self.replaced_since_open = True
 
     @precondition(_writable)
-    @rule(skip_sync=st.booleans())
-    def begin_batch(self, skip_sync: bool) -> None:
-        """S9.5 (without pre-sizing)."""
+    @rule(skip_sync=st.booleans(), pre_size=st.one_of(st.just(0), st.integers(1, GROWTH_LIMIT)))
+    def begin_batch(self, skip_sync: bool, pre_size: int) -> None:
+        """S9.5: with ``wal_pre_size_bytes`` above the region's size, a growth (S9.4)
+        to the next power of two first; at or below it, none."""
         assert self.memory is not None and self.state is not None
-        self._call("begin_batch", lambda memory: memory.begin_batch(skip_sync=skip_sync), None)
+        size = self.state.disk.header.wal_size
+        if pre_size > size:
+            # The next power of two at or above pre_size, written apart from the reference's.
+            new_size = 1
+            while new_size < pre_size:
+                new_size *= 2
+            if self.design is m.Design.FIXED:
+                self.state = caller.grow(self.state, new_size).state
+            else:
+                # As put's growth: ORIGINAL's grown region may not open (D1), and the call fails.
+                self.state, reopen_refused = m.grow_region(self.state, new_size)
+                if reopen_refused is not None:
+                    self._call(
+                        "begin_batch", lambda memory: memory.begin_batch(pre_size=pre_size), reopen_refused
+                    )
+                    self._close()
+                    return
+        self._call(
+            "begin_batch", lambda memory: memory.begin_batch(skip_sync=skip_sync, pre_size=pre_size), None
+        )
         self.state = caller.begin_batch(self.state, skip_sync)
 
     @precondition(_writable)
@@ -311,6 +342,137 @@ class MemoryFilesBase(RuleBasedStateMachine):
             done.applied,
         )
 
+    @precondition(lambda self: self.state is not None)
+    @rule(pick=st.integers(0, 2**16), length_out_of_range=st.booleans(), then_doctor=st.booleans())
+    def damage_a_record(self, pick: int, length_out_of_range: bool, then_doctor: bool) -> None:
+        """Media damage in the middle of the log, then the doctor (S9.9) or the
+        writable open (S9.2). A record the doctor's walk takes, with another one
+        taken after it, gets a payload byte flipped (the checksum fails, the
+        length stays in range: the walk steps over it and takes the records
+        after it) or its length made out of range (the walk ends there). The
+        file, its twin and the model get the same damage; the records applied
+        and the file after are compared as after any open."""
+        if self.memory is not None:
+            for payload in (b"d" * (1 + pick % 5), b"e" * (1 + pick % 7)):
+                self.put(payload)
+                if self.memory is None:
+                    return  # the put's growth could not reopen (ORIGINAL, D1)
+        self._close()
+        state = self._closed_state()
+        region, wal_sequence = state.disk.region, state.disk.header.wal_sequence
+        taken: list[int] = []  # where the records the doctor's walk takes begin
+        cursor, last = 0, wal_sequence
+        while cursor + m.ENTRY_HEADER_SIZE <= region.size:
+            entry = entry_at(region, cursor)
+            if entry is None or (isinstance(entry, Invalid) and entry.end is None):
+                break
+            if isinstance(entry, Invalid):
+                assert entry.end is not None
+                cursor = entry.end
+                continue
+            if entry.sequence > last:
+                taken.append(cursor)
+                last = entry.sequence
+            cursor += entry.size
+        if len(taken) < 2:
+            return
+        position = taken[pick % (len(taken) - 1)]
+        if length_out_of_range:
+            at, damage = position + LENGTH_FIELD.start, (0xFFFFFFFF).to_bytes(4, "little")
+        else:
+            at = position + m.ENTRY_HEADER_SIZE
+            damage = bytes([region.read(at, 1)[0] ^ 0xFF])
+        self._damage(WAL_OFFSET + at, damage)
+        damaged = region.write(at, m.Foreign(damage), 0, len(damage))
+        disk = dataclasses.replace(state.disk, region=damaged, durable_region=damaged, unsynced=())
+        self.state = dataclasses.replace(state, disk=disk)
+        if then_doctor:
+            self.run_doctor()
+        else:
+            self.reopen()
+
+    def _damage(self, offset: int, data: bytes) -> None:
+        """The same bytes written over the closed file and its twin, made durable."""
+        with FileStorage(self.path) as storage:
+            storage.write_at(offset, data)
+            storage.sync()
+        self.twin_directory.files[self.twin_directory.PATH].write_at(offset, data)
+
+    @precondition(lambda self: self.memory is not None and self.applied)
+    @rule(pick=st.integers(0, 2**16))
+    def commit_over_a_damaged_store(self, pick: int) -> None:
+        """S9.8: a frame store whose bytes no longer match the header's checksum is
+        reported, never extended: a commit with records to apply fails with
+        FrameStoreDamaged, its temporary file discarded (S9.7: the directory
+        holds the path alone, the twin's log says "unlink"), the file as it was.
+        Then the byte is put back, and the machine goes on."""
+        assert self.memory is not None and self.twin is not None and self.state is not None
+        if m.pending_records(self.state)[1] == []:
+            self.put(b"s" * (1 + pick % 9))
+        if self.memory is None or self.twin is None or self.state is None:
+            return  # the put's growth could not reopen (ORIGINAL, D1)
+        pending = m.pending_records(self.state)[1]
+        if not isinstance(pending, list) or not pending:
+            return  # the log cannot be read (ORIGINAL's empty entry, D1), or the put was refused
+        header = self.memory.header
+        start = header.wal_offset + header.wal_size
+        at = start + pick % (header.footer_offset - start)
+        with FileStorage(self.path, read_only=True) as storage:
+            before = storage.read_at(0, storage.size())
+        self._damage(at, bytes([before[at] ^ 0xFF]))
+        for memory in (self.memory, self.twin):
+            try:
+                memory.commit()
+            except FrameStoreDamaged as error:
+                _agree("a commit over a damaged store", error.reason, "frame store checksum mismatch")
+            else:
+                raise Divergence("a commit extended a frame store whose checksum does not match")
+        # The commit failed after its first step, pending_records (S9.1 step 1),
+        # which moves the WAL's volatile state (a rescan): the model's is moved alike.
+        self.state = caller.staged_commit(self.state).after_pending
+        self.discards += 1
+        self._damage(at, before[at : at + 1])
+        with FileStorage(self.path, read_only=True) as storage:
+            if storage.read_at(0, storage.size()) != before:
+                raise Divergence("a commit that failed over a damaged store changed the file")
+
+    @precondition(lambda self: self.state is not None)
+    @rule()
+    def doctor_over_an_unreadable_header(self) -> None:
+        """S9.6: a doctor whose header read fails (F1: the magic damaged) drops its
+        file and its lock as it fails: the path is not locked after it. Then the
+        header is put back (the invariants read it)."""
+        self._close()
+        with FileStorage(self.path, read_only=True) as storage:
+            magic = storage.read_at(0, 1)
+        self._damage(0, bytes([magic[0] ^ 0xFF]))
+        for directory in (self.directory, self.twin_directory):
+            try:
+                doctor(directory, design=self.ref_design, apply=apply_records)
+            except InvalidHeader as error:
+                _agree("the doctor on an unreadable header", _error(error), MAGIC_MISMATCH)
+            else:
+                raise Divergence("the doctor repaired a file whose magic is wrong")
+            _agree("the path locked after a failed doctor (S9.6)", self._path_locked(), False)
+        self._damage(0, magic)
+
+    @precondition(lambda self: self.locked and self.memory is not None and not self.replaced_since_open)
+    @rule(read_only=st.booleans())
+    def a_second_opener_is_refused(self, read_only: bool) -> None:
+        """locking.md L1: while the memory holds the path's exclusive lock, another
+        open of it, to write or to read, is refused with L1's reason, and takes nothing."""
+        wanted = "a shared lock to read" if read_only else "an exclusive lock to write"
+        try:
+            FileStorage(self.path, read_only=read_only, lock=True).close()
+        except LockError as error:
+            _agree(
+                "the second opener's refusal",
+                error.reason,
+                LOCK_REFUSED.format(path=self.path, wanted=wanted),
+            )
+        else:
+            raise Divergence("a second opener took the lock the memory holds")
+
     def _close(self) -> None:
         for memory in (self.memory, self.twin):
             if memory is not None:
@@ -351,7 +513,10 @@ class MemoryFilesBase(RuleBasedStateMachine):
                 (theirs.wal_size, theirs.wal_checkpoint_pos, theirs.wal_sequence),
             )
         _agree("the frame store (S9.8)", frames, self.applied)
+        if self.memory is not None:
+            _agree("the memory's frames (S9.8)", self.memory.frames(), self.applied)
         self._a_cut_store_is_damaged(image, header)
+        self._a_damaged_store_is_reported(image, header)
 
     def _a_cut_store_is_damaged(self, image: bytes, header: Header) -> None:
         """S9.8: a store cut inside its last frame's header, its checksum made to
@@ -370,6 +535,27 @@ class MemoryFilesBase(RuleBasedStateMachine):
             return
         raise Divergence(f"a frame store cut {last - 5} bytes short of its end was read as whole")
 
+    @staticmethod
+    def _a_damaged_store_is_reported(image: bytes, header: Header) -> None:
+        """S9.8: a store that ends before ``footer_offset`` (the file cut one byte
+        short) reads as truncated, and one with a byte changed as failing its
+        checksum; neither is read as frames."""
+        start = header.wal_offset + header.wal_size
+        if header.footer_offset <= start:
+            return
+        middle = (start + header.footer_offset) // 2
+        flipped = image[:middle] + bytes([image[middle] ^ 0xFF]) + image[middle + 1 :]
+        for damaged, reason in (
+            (image[: header.footer_offset - 1], "frame store truncated"),
+            (flipped, "frame store checksum mismatch"),
+        ):
+            try:
+                read_frames(MemoryStorage(damaged), header)
+            except FrameStoreDamaged as error:
+                _agree("a damaged frame store's report", error.reason, reason)
+            else:
+                raise Divergence(f"a damaged frame store was read as whole ({reason})")
+
     @invariant()
     def the_twin_holds_the_same_bytes(self) -> None:
         """MemoryDirectory, given the same calls, holds the same file, byte for
@@ -378,15 +564,21 @@ class MemoryFilesBase(RuleBasedStateMachine):
             return
         twin = self.twin_directory
         _agree("the twin directory's names", sorted(twin.files), [twin.PATH])
-        # Each staged replace: a new temporary name, its rename over the path,
-        # the directory synced (S9.1 steps 3, 7); nothing discarded.
-        replaces = len(twin.log) // 3
-        expected_log = [
-            line
-            for n in range(replaces)
-            for line in (f"create .{twin.PATH}.{n}", f"rename .{twin.PATH}.{n}", "fsync dir")
-        ]
+        # Each staged replace: a new temporary name, then its rename over the path and
+        # the directory synced (S9.1 steps 3, 7), or, when the copy could not be
+        # built, its removal (S9.7); as many removals as failed replaces.
+        expected_log: list[str] = []
+        replaces = discards = 0
+        while len(expected_log) < len(twin.log):
+            temp = f".{twin.PATH}.{replaces + discards}"
+            if twin.log[len(expected_log) + 1 : len(expected_log) + 2] == [f"unlink {temp}"]:
+                expected_log += [f"create {temp}", f"unlink {temp}"]
+                discards += 1
+            else:
+                expected_log += [f"create {temp}", f"rename {temp}", "fsync dir"]
+                replaces += 1
         _agree("the twin directory's log", twin.log, expected_log)
+        _agree("the twin's discarded copies", discards, self.discards)
         if replaces:
             _agree("the twin directory's durable names", sorted(twin.durable), [twin.PATH])
             _agree(
@@ -418,18 +610,20 @@ class MemoryFilesBase(RuleBasedStateMachine):
             and self.memory is not None
             and (self.design is m.Design.FIXED or not self.replaced_since_open)
         )
+        _agree("the path exclusively locked by the memory", self._path_locked(), expected)
+
+    def _path_locked(self) -> bool:
+        """Whether some open file holds an exclusive flock on the file the path names."""
         fd = os.open(self.path, os.O_RDONLY)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                held = True
-            else:
-                held = False
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                return True
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
         finally:
             os.close(fd)
-        _agree("the path exclusively locked by the memory", held, expected)
 
 
 def build_file_machine(design: m.Design, *, locked: bool, name: str) -> type[MemoryFilesBase]:
