@@ -213,6 +213,16 @@ class DamagedFileRules(WalMachineBase):
         ref = _reference_result(lambda: EmbeddedWal.open(storage, header, design=self.ref_design))
         _agree("S3.2: the WAL's open of a caller's header with wal_size 0", _error(ref), _WAL_SIZE_ZERO)
 
+    @precondition(lambda self: self._writable())
+    @rule(zeros=st.integers(1, 8))
+    def append_ending_in_zeros(self, zeros: int) -> None:
+        """A record whose payload ends in ``zeros`` zero bytes, for
+        ``open_short_file`` to cut inside them: the bytes a short file lacks
+        read as zeros in the model (S3.2), so such a cut leaves the record's
+        checksum intact there, and only the rule that the payload's read
+        passes the file's end makes ORIGINAL refuse it as memvid does."""
+        self._append_both(b"z" + bytes(zeros))
+
     @precondition(lambda self: self.state is not None)
     @rule(cut=st.integers(0, 511))
     def open_short_file(self, cut: int) -> None:
