@@ -24,6 +24,7 @@ from typing import Any
 import blake3
 
 import model as m
+from model import placement
 from model.invariants import violated
 from model.region import Foreign, Region
 from model.wal import Volatile, WalError, scan, valid
@@ -267,6 +268,49 @@ def _reference_scan(data: bytes, cp: int) -> tuple[tuple[int, ...], int, int | N
     return tuple(s.sequence for s in found), end, None
 
 
+def placement_answers(size: int) -> Iterator[tuple[str, bool, bool]]:
+    """The contracts' placement predicates (model/placement.py: G6, G1, D1 and
+    the heads' shape as the contracts state them) asked at a region of
+    ``size`` bytes' edges: (the question, the answer, what S7.1 says). The
+    machines evaluate them only on writes and heads a FIXED run makes, where
+    they answer "fine"."""
+    s = size
+    inside = placement.writes_inside
+    yield "every byte of the region written", inside(((0, s),), s), True
+    yield "no write", inside((), s), True
+    yield "the last byte written", inside(((s - 1, 1),), s), True
+    yield "a write one byte past the end", inside(((s - 1, 2),), s), False
+    yield "a write at the end", inside(((s, 1),), s), False
+    yield "a write before the start", inside(((-1, 1),), s), False
+    yield "one of two writes past the end", inside(((0, 1), (s, 1)), s), False
+    spare = placement.writes_spare_pending
+    yield "nothing pending, everything written", spare(((0, s),), s, 0), True
+    yield "everything pending, a byte written", spare(((0, 1),), s, s), False
+    yield "everything pending, nothing written", spare((), s, s), True
+    if s >= 2:
+        yield "a write ending where the pending entry starts", spare(((s - 2, 1),), s, 1), True
+        yield "a write into the pending entry", spare(((s - 2, 2),), s, 1), False
+        yield "a write at the write head", spare(((s, 48),), s, 1), True
+    heads = placement.valid_heads
+    yield "a full region pending", heads(s, s, s), True
+    yield "nothing pending at the end", heads(s, 0, s), True
+    yield "the write head past the region", heads(s + 1, 0, s), False
+    yield "more pending than written", heads(0, 1, s), False
+    yield "negative pending", heads(0, -1, s), False
+    yield "an empty region", heads(0, 0, 0), False
+    unsafe = placement.leaves_unsafe_tail
+    safe = placement.safe_end
+    yield "an end at the region's end, all pending: unsafe tail", unsafe(s, s, s), False
+    yield "an end at the region's end, not all pending: unsafe tail", unsafe(s, 0, s), True
+    yield "an end past the region: safe", safe(s + 1, 0, s), False
+    yield "an end before the region: safe", safe(-1, 0, s), False
+    yield "an end at the region's end, all pending: safe", safe(s, s, s), True
+    if s >= _HEADER:
+        yield "48 bytes left: unsafe tail", unsafe(s - _HEADER, 0, s), False
+        yield "47 bytes left: unsafe tail", unsafe(s - _HEADER + 1, 0, s), True
+        yield "48 bytes left: safe", safe(s - _HEADER, 0, s), True
+
+
 def check_the_checkers(state: m.State) -> int:
     """S7.1 on a FIXED state that keeps S7: every broken state is named
     exactly, every broken scan rejected by both sides alike. Returns how many
@@ -275,6 +319,10 @@ def check_the_checkers(state: m.State) -> int:
     if wal is None:
         return 0
     checked = 0
+    for question, answer, says in placement_answers(wal.region_size):
+        if answer is not says:
+            raise PredicateBlind(f"{question}: model.placement answers {answer}, S7.1 says {says}")
+        checked += 1
     for broken in broken_states(state):
         named = tuple(violated(broken.state))
         if named != broken.invariants:
