@@ -83,6 +83,17 @@ class Region:
             return Region(0, ())
         return Region(len(data), (Extent(0, len(data), Foreign(bytes(data)), 0),))
 
+    def well_formed(self) -> bool:
+        """S7's R0, the representation's own invariant: the extents are
+        non-empty, in order, and tile ``[0, size)`` exactly (what ``extent_at``'s
+        search and every read rely on)."""
+        position = 0
+        for extent in self.extents:
+            if extent.start != position or extent.end <= extent.start:
+                return False
+            position = extent.end
+        return position == self.size
+
     def _index_at(self, position: int) -> int:
         starts = [extent.start for extent in self.extents]
         return bisect_right(starts, position) - 1

@@ -706,6 +706,9 @@ class WalMachineBase(RuleBasedStateMachine):
         if self.state is None:
             return
         fixed = self.design is m.Design.FIXED
+        disk = self.state.disk
+        if not (disk.region.well_formed() and disk.durable_region.well_formed()):
+            raise InvariantViolation("R0: the model's region is not tiled by non-empty extents in order")
         broken = violated(self.state) if fixed else []
         if broken:
             raise InvariantViolation(f"invariants {', '.join(broken)} broken")
