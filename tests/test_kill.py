@@ -107,9 +107,9 @@ from walcheck.real.killtest import writer
 
 opened = reference.wal.EmbeddedWal._open.__func__
 
-def wiping_open(cls, storage, header, *, read_only, design, recovery):
-    wal = opened(cls, storage, header, read_only=read_only, design=design, recovery=recovery)
-    if not read_only:
+def wiping_open(cls, storage, header, **options):
+    wal = opened(cls, storage, header, **options)
+    if not options["read_only"]:
         storage.write_at(header.wal_offset, bytes(48))
     return wal
 

@@ -32,7 +32,9 @@ from walcheck.fuzz.workers import DEFAULT_TARGETS, WorkerReport
 ROOT = Path(__file__).resolve().parents[2]
 # HypoFuzz collects these test cases (RuleBasedStateMachine.TestCase) through pytest.
 HYPOFUZZ_TESTS = ("tests/test_stateful.py", "tests/test_stateful_crash.py")
-HYPOFUZZ_SELECTION = "TestStateful"
+# The FIXED machines only: those files also hold ORIGINAL ones (the crash inside
+# ORIGINAL's growth), which are not DEFAULT_TARGETS' kind of campaign.
+HYPOFUZZ_SELECTION = "TestStateful and Fixed"
 
 
 HELP = "a long campaign on the FIXED machines: HypoFuzz or Hypothesis workers, every core"
