@@ -221,6 +221,28 @@ def broken_scans(region: bytes, cp: int) -> Iterator[Scan]:
                 0,
             ),
             (
+                "a damaged first entry, then checkpoint + 2 unmarked and + 3 marked: R7 proof",
+                (
+                    _entry(cp + 1, b"d", damaged=True),
+                    _entry(cp + 2, b"q"),
+                    _entry(cp + 3, b"p", marked=True),
+                ),
+                (),
+                0,
+                0,
+            ),
+            (
+                "a damaged first entry, then checkpoint + 2 unmarked and + 2 again marked: no R7 proof",
+                (
+                    _entry(cp + 1, b"d", damaged=True),
+                    _entry(cp + 2, b"q"),
+                    _entry(cp + 2, b"p", marked=True),
+                ),
+                (),
+                0,
+                None,
+            ),
+            (
                 "a damaged second entry, then a gap, marked: no R7 proof",
                 (_entry(cp + 1, b"a"), _entry(cp + 2, b"d", damaged=True), _entry(cp + 4, b"p", marked=True)),
                 (cp + 1,),
