@@ -413,7 +413,8 @@ def salvage(region: Region, wal_sequence: int) -> list[Record]:
     cursor = 0
     while cursor + ENTRY_HEADER_SIZE <= region.size:
         # Alike reference/caller.py's walk on purpose: the model and the reference are
-        # written apart, so that comparing them means something.
+        # written apart, so that comparing them means something. (The file machines'
+        # damage_a_record walks alike too, keeping positions to pick a record to damage.)
         entry = entry_at(region, cursor)
         if entry is None:
             break

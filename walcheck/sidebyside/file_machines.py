@@ -360,6 +360,9 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self._close()
         state = self._closed_state()
         region, wal_sequence = state.disk.region, state.disk.header.wal_sequence
+        # Alike model/caller.py's salvage on purpose: that walk returns records, this
+        # one keeps where each begins, to pick one to damage; the comparison after
+        # the damage is the model's salvage against the reference's.
         taken: list[int] = []  # where the records the doctor's walk takes begin
         cursor, last = 0, wal_sequence
         while cursor + m.ENTRY_HEADER_SIZE <= region.size:
