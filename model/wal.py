@@ -127,10 +127,9 @@ class Disk:
 
     def written(self, *pieces: Extent) -> Disk:
         """The disk after one storage write of ``pieces`` (contiguous extents)
-        into the region, not yet synced."""
-        pieces = tuple(piece for piece in pieces if piece.end > piece.start)
-        if not pieces:
-            return self
+        into the region, not yet synced. Each piece holds a byte at least
+        (model.placement's contract on sentinel writes; a record is 49 bytes
+        or more): an empty one would leave an empty extent, which R0 rejects."""
         region = self.region
         for piece in pieces:
             region = region.write(piece.start, piece.source, piece.source_offset, piece.end - piece.start)
@@ -659,9 +658,11 @@ def _open(state: State) -> Volatile:
 def _maybe_write_sentinel(state: State) -> State:
     """S3.14: zero bytes at the write head so that a scan stops there. Where
     they go is model.placement's decision (DIVERGENCE D1, D3)."""
+    # Only a writable open and an append call this, on a region of one byte
+    # or more (S3.2 refuses wal_size 0): memvid's guard for a read-only WAL
+    # or an empty region has nothing to guard here.
     wal = _open(state)
-    if wal.read_only or wal.region_size == 0:
-        return state
+    assert not wal.read_only
     writes, write_head = sentinel_writes(
         state.design is Design.FIXED, wal.write_head, wal.pending_bytes, wal.region_size
     )

@@ -30,8 +30,10 @@ ENTRY_HEADER_SIZE = 8 + 4 + 4 + 32
 _SEQUENCE_AND_LENGTH = struct.Struct("<QI")
 _ENTRY_HEADER = struct.Struct("<QI4s32s")
 SEQUENCE_MAX = 2**64 - 1
-# memvid's appends_since_checkpoint is a u64 that saturates.
-APPENDS_MAX = 2**64 - 1
+# memvid's appends_since_checkpoint is a u64 that saturates. Named after the
+# sequence's bound, not written again: no run makes 2^64 appends since an
+# open, so a second spelling of the number could change unseen.
+APPENDS_MAX = SEQUENCE_MAX
 PAYLOAD_LEN_MAX = 2**32 - 1
 WAL_CHECKPOINT_THRESHOLD = 0.75
 WAL_CHECKPOINT_PERIOD = 1000
@@ -240,7 +242,7 @@ def _proven_durable(view: memoryview, position: int, previous: int | None, check
     return False
 
 
-class _Walk(NamedTuple):
+class Walk(NamedTuple):
     """What a scan found, without the records themselves: the last record's
     sequence (None: no record), S2.2's pending bytes, and where the walk stopped."""
 
@@ -249,7 +251,7 @@ class _Walk(NamedTuple):
     end: int
 
 
-_WALK_FROM_THE_START = _Walk(None, 0, 0)
+_WALK_FROM_THE_START = Walk(None, 0, 0)
 
 
 def scan_region(
@@ -270,9 +272,31 @@ def scan_region(
     ``region`` may be shorter than ``region_size`` (the bytes a short file
     holds, ORIGINAL, S3.2): the walk is the same, and a read past the bytes
     there are raises WalIoError "failed to fill whole buffer"."""
-    found: list[ScannedRecord] = []
-    walk = _walk_region(region, design, checkpoint_sequence, recovery, region_size, found)
+    found, walk = walk_region(region, design, checkpoint_sequence, recovery, region_size)
     return found, walk.end
+
+
+def walk_region(
+    region: bytes,
+    design: Design = Design.ORIGINAL,
+    checkpoint_sequence: int = 0,
+    recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+    region_size: int | None = None,
+    *,
+    fast_walk: bool = True,
+) -> tuple[list[ScannedRecord], Walk]:
+    """scan_region's walk with all it finds: the records, and the last
+    sequence and pending bytes an open takes from it (S2.2) with the end.
+
+    ``fast_walk=False`` walks with the general walk alone, entry by entry
+    from the region's start: the machines compare the two on every region
+    they read (S1.4: the fast walk only ever takes what the general walk
+    would), where in a scan the general walk only ever decides the end."""
+    found: list[ScannedRecord] = []
+    walk = _walk_region(
+        region, design, checkpoint_sequence, recovery, region_size, found, fast_walk=fast_walk
+    )
+    return found, walk
 
 
 def _walk_region(
@@ -282,8 +306,10 @@ def _walk_region(
     recovery: Recovery,
     region_size: int | None,
     found: list[ScannedRecord] | None,
-    start: _Walk = _WALK_FROM_THE_START,
-) -> _Walk:
+    start: Walk = _WALK_FROM_THE_START,
+    *,
+    fast_walk: bool = True,
+) -> Walk:
     """scan_region's walk, from ``start`` (where a walk of the region's first
     bytes left off: its last sequence, pending bytes and cursor); the records
     go into ``found`` unless it is None (an open needs only the last sequence,
@@ -293,7 +319,7 @@ def _walk_region(
     data = region if type(region) is bytes else bytes(region)
     size = len(data) if region_size is None else region_size
     previous, pending, cursor = start
-    if cursor == 0:
+    if cursor == 0 and fast_walk:
         taken, previous, pending = _take_records(
             data, 0, min(size, len(data)), fixed, checkpoint_sequence, previous, pending, found
         )
@@ -322,7 +348,7 @@ def _walk_region(
             found.append(entry)
         previous = entry.sequence
         cursor = entry.position + entry.total_size
-    return _Walk(previous, pending, cursor)
+    return Walk(previous, pending, cursor)
 
 
 def _take_records(
@@ -574,8 +600,7 @@ class EmbeddedWal:
         self._write_head = end  # DIVERGENCE D1: may rest at the region end
         self._pending_bytes = pending + entry_size
         self._sequence = sequence
-        if self._appends_since_checkpoint < APPENDS_MAX:
-            self._appends_since_checkpoint += 1
+        self._appends_since_checkpoint = min(self._appends_since_checkpoint + 1, APPENDS_MAX)
         return sequence
 
     def _append_original(self, payload: bytes) -> int:
@@ -592,8 +617,7 @@ class EmbeddedWal:
         self._write_head = (placed + entry_size) % self._region_size
         self._pending_bytes += entry_size
         self._sequence = next_sequence
-        if self._appends_since_checkpoint < APPENDS_MAX:
-            self._appends_since_checkpoint += 1
+        self._appends_since_checkpoint = min(self._appends_since_checkpoint + 1, APPENDS_MAX)
         self._maybe_write_sentinel()
         return self._sequence
 
@@ -740,7 +764,7 @@ class EmbeddedWal:
             return next_head  # DIVERGENCE D1
         return next_head % self._region_size
 
-    def _walk(self, found: list[ScannedRecord] | None) -> _Walk:
+    def _walk(self, found: list[ScannedRecord] | None) -> Walk:
         """S2.1 and S2.2 over this WAL's region: the records into ``found``
         (unless None), the last sequence, the pending bytes, the scan's end.
 
@@ -781,7 +805,7 @@ class EmbeddedWal:
             if after is None:
                 break
             if not after:  # 0: the walk ends here
-                return _Walk(previous, pending, position)
+                return Walk(previous, pending, position)
             base, wanted = position, after
         # Anything else (an invalid entry, a record that does not continue the
         # log, a short file): the general walk over the whole region.
@@ -793,7 +817,7 @@ class EmbeddedWal:
             self._recovery,
             size,
             found,
-            _Walk(previous, pending, position),
+            Walk(previous, pending, position),
         )
 
     def _file_size(self) -> int:

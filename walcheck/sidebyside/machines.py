@@ -65,7 +65,7 @@ from reference.wal import ENTRY_HEADER_SIZE, SCAN_WINDOW_SIZE, place_entry
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
 from walcheck.sidebyside.predicates import check_the_checkers
-from walcheck.sidebyside.scan_reads import ReadLog, reads_broken, record_ends
+from walcheck.sidebyside.scan_reads import ReadLog, reads_broken, record_ends, walks_disagree
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
 
 # Bytes memvid keeps right after the region (data segments, the TOC). The WAL
@@ -771,6 +771,10 @@ class WalMachineBase(RuleBasedStateMachine):
             return list(known)
         storage = ReadLog(MemoryStorage(image))
         header = read_header(storage, clear_legacy_lock=False)
+        region = image[header.wal_offset : header.wal_offset + header.wal_size]
+        disagreement = walks_disagree(region, header.wal_size, design, header.wal_sequence)
+        if disagreement:
+            raise Divergence(f"{design.value} reader: {disagreement}")
         scans: list[list[tuple[int, int]]] = []
         try:
             storage.reads = []
@@ -783,7 +787,6 @@ class WalMachineBase(RuleBasedStateMachine):
             scans.append(storage.reads)
         except WalError as error:
             raise GuaranteeViolation("G5", f"{G5_reason}: {error}") from error
-        region = image[header.wal_offset : header.wal_offset + header.wal_size]
         ends = record_ends(region, header.wal_size, design, header.wal_sequence)
         opened, rescanned = scans
         broken = ends is not None and reads_broken(

@@ -333,6 +333,31 @@ def placement_answers(size: int) -> Iterator[tuple[str, bool, bool]]:
         yield "48 bytes left: safe", safe(s - _HEADER, 0, s), True
 
 
+def region_answers(region: Region) -> Iterator[tuple[str, Region, bool]]:
+    """R0 (S7): the region's map as it is, which tiles ``[0, size)``, and
+    broken in each way ``well_formed`` must refuse: what is asked, the map,
+    whether it is well formed."""
+    yield "the region's map", region, True
+    extents = region.extents
+    if not extents:
+        return
+    first, last = extents[0], extents[-1]
+    yield "the map one byte short of the region", replace(region, size=region.size + 1), False
+    yield "the map one byte past the region", replace(region, size=region.size - 1), False
+    yield (
+        "an empty extent at the map's end",
+        replace(region, extents=(*extents, replace(last, start=last.end))),
+        False,
+    )
+    yield (
+        "the first extent starting at 1",
+        replace(region, extents=(replace(first, start=1), *extents[1:])),
+        False,
+    )
+    if len(extents) > 1:
+        yield "the first extent left out", replace(region, extents=extents[1:]), False
+
+
 def check_the_checkers(state: m.State) -> int:
     """S7.1 on a FIXED state that keeps S7: every broken state is named
     exactly, every broken scan rejected by both sides alike. Returns how many
@@ -344,6 +369,14 @@ def check_the_checkers(state: m.State) -> int:
     for question, answer, says in placement_answers(wal.region_size):
         if answer is not says:
             raise PredicateBlind(f"{question}: model.placement answers {answer}, S7.1 says {says}")
+        checked += 1
+    closed = violated(replace(state, wal=None))
+    if closed:
+        raise PredicateBlind(f"the state closed: violated() names {tuple(closed)}, S7 names nothing")
+    checked += 1
+    for how, region_map, holds in region_answers(state.disk.region):
+        if region_map.well_formed() is not holds:
+            raise PredicateBlind(f"{how}: Region.well_formed is {not holds}, R0 says {holds}")
         checked += 1
     for broken in broken_states(state):
         named = tuple(violated(broken.state))

@@ -19,11 +19,13 @@ a header, or the sentinel), or reads the region whole once for the general walk.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import model as m
-from reference import Design, WalError, scan_region
+from reference import Design, Recovery, WalError, scan_region
 from reference.storage import Storage
+from reference.wal import walk_region
 
 # F2.1's entry header, written here rather than imported, as the machines' other numbers.
 _HEADER = 48
@@ -63,6 +65,36 @@ def record_ends(
     except WalError:
         return None
     return {record.position: record.position + record.total_size for record in found}
+
+
+def walks_disagree(region: bytes, region_size: int, design: m.Design, checkpoint_sequence: int) -> str | None:
+    """S1.4: the fast walk only ever takes what the general walk would. The
+    reference's scan of ``region`` against its general walk alone, entry by
+    entry from the start (``walk_region(fast_walk=False)``), in every
+    recovery mode of ``design``: the records (with their marks), where each
+    walk stops, or the error. None when they agree. In a scan the general
+    walk only decides the log's end (the fast walk takes every record it
+    can), so without this comparison its record-taking would run nowhere."""
+    recoveries = list(Recovery) if design is m.Design.FIXED else [Recovery.TOLERATE_TORN_TAIL]
+    for recovery in recoveries:
+        walks: list[object] = []
+        for fast_walk in (True, False):
+            try:
+                found, walk = walk_region(
+                    region,
+                    Design(design.value),
+                    checkpoint_sequence,
+                    recovery,
+                    region_size=region_size,
+                    fast_walk=fast_walk,
+                )
+                walks.append(([dataclasses.astuple(record) for record in found], tuple(walk)))
+            except WalError as error:
+                walks.append((error.kind, error.reason, getattr(error, "offset", None)))
+        fast, general = walks
+        if fast != general:
+            return f"S1.4 ({recovery.value}): the scan walked to {fast}, the general walk alone to {general}"
+    return None
 
 
 def expected_reads(
