@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import itertools
 import math
+import os
 import random
 from collections import Counter
 
@@ -402,12 +403,69 @@ def test_a_failed_sync_keeps_view_equal_to_durable_plus_unsynced(
             assert sector_slice(image, sector) in options
 
 
+@pytest.mark.parametrize("error", [errno.EIO, errno.EBADF])
+def test_fail_read_raises_the_errno_once_and_changes_nothing(error: int) -> None:
+    disk = SimulatedDisk(b"durable")
+    disk.write_at(0, b"D")
+    before = (disk.view, disk.durable, disk.unsynced, disk.calls)
+    disk.fail_read(1, error)
+    assert disk.read_at(0, 3) == b"Dur"  # read 1 succeeds
+    with pytest.raises(OSError) as raised:
+        disk.read_at(0, 7)
+    assert raised.value.errno == error
+    assert raised.value.strerror == os.strerror(error)
+    assert (disk.view, disk.durable, disk.unsynced, disk.calls) == before
+    assert disk.reads == 2  # the failed read was made
+    assert disk.read_at(0, 7) == b"Durable"  # once only
+
+
+@pytest.mark.parametrize("error", [errno.EIO, errno.EOVERFLOW])
+def test_fail_size_raises_the_errno_once_and_changes_nothing(error: int) -> None:
+    disk = SimulatedDisk(b"abc")
+    disk.write_at(3, b"de")
+    before = (disk.view, disk.durable, disk.unsynced, disk.calls)
+    disk.fail_size(0, error)
+    with pytest.raises(OSError) as raised:
+        disk.size()
+    assert raised.value.errno == error
+    assert (disk.view, disk.durable, disk.unsynced, disk.calls) == before
+    assert disk.size_queries == 1
+    assert disk.size() == 5
+
+
+def test_reads_and_size_queries_are_counted_apart_from_the_storage_calls() -> None:
+    # A read is no crash point and no write's or sync's call: a crash or a
+    # write fault armed for the next call waits for a write.
+    disk = SimulatedDisk(b"x")
+    disk.arm_crash(0)
+    disk.fail_size(1)
+    disk.fail_read(0)
+    with pytest.raises(OSError):
+        disk.read_at(0, 1)
+    assert disk.size() == 1  # size query 1; the fault is armed for query 2
+    assert (disk.calls, disk.reads, disk.size_queries) == (0, 1, 1)
+    with pytest.raises(SimulatedCrash):
+        disk.write_at(0, b"y")
+    with pytest.raises(OSError):
+        disk.size()
+
+
+def test_disarm_forgets_read_and_size_faults() -> None:
+    disk = SimulatedDisk(b"x")
+    disk.fail_read(0)
+    disk.fail_size(0)
+    disk.disarm()
+    assert (disk.read_at(0, 1), disk.size()) == (b"x", 1)
+
+
 def test_negative_arguments_are_refused() -> None:
     disk = SimulatedDisk()
     for call in (
         lambda: disk.arm_crash(-1),
         lambda: disk.fail_write(-1),
         lambda: disk.fail_sync(0, persisted=[-1]),
+        lambda: disk.fail_read(-1),
+        lambda: disk.fail_size(-1),
         lambda: disk.write_at(-1, b"x"),
         lambda: disk.read_at(-1, 1),
     ):

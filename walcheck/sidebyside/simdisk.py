@@ -9,7 +9,8 @@
 
 The writes between the two (``unsynced``) are what a crash may lose, and the
 ``*_image`` methods say in which ways. The test decides where the process dies
-(``arm_crash``) and which calls fail (``fail_write``, ``fail_sync``).
+(``arm_crash``) and which calls fail (``fail_write``, ``fail_sync``, ``fail_read``,
+``fail_size``).
 (Over 500 lines: the disk, its images and the directory of the caller
 layer's files are one fault model.)
 
@@ -44,6 +45,10 @@ In scope:
   (``fail_write``); ``sync`` raising EIO or ENOSPC after persisting only a chosen
   subset of the unsynced writes, whole writes (``fail_sync``). The rest stay
   unsynced and in the view, so a retried sync persists them.
+- Read and size errors (spec/faults.md, "The fault model"). ``read_at`` raising
+  EIO (a pread that fails) and ``size`` raising EIO (an fstat that fails),
+  each having changed nothing (``fail_read``, ``fail_size``): the view, the
+  durable image and the unsynced writes stay as they were.
 
 Out of scope:
 
@@ -59,7 +64,8 @@ Out of scope:
 - Short writes: ``write_at`` writes all of its data or, when failed, none.
 - Sparse files: a write far past the end holds its hole in memory, so only a
   write past the largest file offset is refused (EFBIG, as by the kernel).
-- Read errors and latency: ``read_at`` always returns the view, and never fails.
+- Wrong or short reads: ``read_at`` returns the view (fewer bytes only at its
+  end) or fails whole; no latency.
 
 Names (``SimulatedDirectory``, for memvid's staged commit, spec/semantics.md
 S9.1): the directory around the file, following spec/persistence.md PM5-PM7.
@@ -125,6 +131,13 @@ class _WriteFault:
     error: int
 
 
+# A read or size fault: the same two fields as _WriteFault, counted on its own calls.
+@dataclass(frozen=True, slots=True)
+class _QueryFault:
+    at_query: int
+    error: int
+
+
 @dataclass(frozen=True, slots=True)
 class _SyncFault:
     at_call: int
@@ -141,6 +154,9 @@ class SimulatedDisk:
     counted, because the process died before issuing it. Call numbers for
     ``arm_crash``, ``fail_write`` and ``fail_sync`` count from the moment they
     are armed: ``after_calls=0`` is the next call. Each armed fault fires once.
+    ``reads`` and ``size_queries`` count the ``read_at`` and ``size`` calls
+    (failed ones included) apart: they are no crash points, and
+    ``fail_read`` and ``fail_size`` count them from the moment they are armed.
     """
 
     def __init__(self, data: bytes = b"") -> None:
@@ -151,6 +167,10 @@ class SimulatedDisk:
         self._crash_at: int | None = None
         self._write_fault: _WriteFault | None = None
         self._sync_fault: _SyncFault | None = None
+        self._reads = 0
+        self._size_queries = 0
+        self._read_fault: _QueryFault | None = None
+        self._size_fault: _QueryFault | None = None
         # Called after every write_at and sync that returned, with the disk as
         # a crash right then would find it: the write just made is the one a
         # power loss may tear (the crash machines check every crash point of an
@@ -162,6 +182,11 @@ class SimulatedDisk:
     def read_at(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:
             raise ValueError(f"read_at({offset}, {length}): negative offset or length")
+        self._reads += 1
+        fault = self._read_fault
+        if fault is not None and self._reads >= fault.at_query:
+            self._read_fault = None
+            raise OSError(fault.error, os.strerror(fault.error))
         return bytes(self._view[offset : offset + length])
 
     def write_at(self, offset: int, data: bytes) -> None:
@@ -200,6 +225,11 @@ class SimulatedDisk:
             self.after_call()
 
     def size(self) -> int:
+        self._size_queries += 1
+        fault = self._size_fault
+        if fault is not None and self._size_queries >= fault.at_query:
+            self._size_fault = None
+            raise OSError(fault.error, os.strerror(fault.error))
         return len(self._view)
 
     # -- State --------------------------------------------------------------------
@@ -224,6 +254,16 @@ class SimulatedDisk:
         """``write_at`` and ``sync`` calls issued so far (``read_at`` does not count)."""
         return self._calls
 
+    @property
+    def reads(self) -> int:
+        """``read_at`` calls made so far, failed ones included."""
+        return self._reads
+
+    @property
+    def size_queries(self) -> int:
+        """``size`` calls made so far, failed ones included."""
+        return self._size_queries
+
     # -- Crash points and injected errors ---------------------------------------------
 
     def arm_crash(self, after_calls: int) -> None:
@@ -236,6 +276,8 @@ class SimulatedDisk:
         self._crash_at = None
         self._write_fault = None
         self._sync_fault = None
+        self._read_fault = None
+        self._size_fault = None
 
     def fail_write(self, after_calls: int, error: int = errno.EIO) -> None:
         """The first ``write_at`` at or after call number ``after_calls + 1`` raises
@@ -250,6 +292,16 @@ class SimulatedDisk:
         if any(index < 0 for index in indices):
             raise ValueError(f"negative write index in {sorted(indices)}")
         self._sync_fault = _SyncFault(self._call_number(after_calls), indices, error)
+
+    def fail_read(self, after_reads: int = 0, error: int = errno.EIO) -> None:
+        """The ``read_at`` number ``after_reads + 1`` from now raises
+        ``OSError(error)`` and returns nothing (a pread that fails)."""
+        self._read_fault = _QueryFault(self._reads + _at_least_zero(after_reads) + 1, error)
+
+    def fail_size(self, after_queries: int = 0, error: int = errno.EIO) -> None:
+        """The ``size`` call number ``after_queries + 1`` from now raises
+        ``OSError(error)`` (an fstat that fails)."""
+        self._size_fault = _QueryFault(self._size_queries + _at_least_zero(after_queries) + 1, error)
 
     # -- Crash images ----------------------------------------------------------------
 
@@ -352,9 +404,7 @@ class SimulatedDisk:
     # -- Internals ---------------------------------------------------------------------
 
     def _call_number(self, after_calls: int) -> int:
-        if after_calls < 0:
-            raise ValueError(f"after_calls must be at least 0, not {after_calls}")
-        return self._calls + after_calls + 1
+        return self._calls + _at_least_zero(after_calls) + 1
 
     def _begin_call(self) -> None:
         """The armed crash comes first: a dead process issues nothing, so no fault
@@ -442,6 +492,12 @@ def overwrite(image: bytes, offset: int, data: bytes) -> bytes:
 
 
 # -- Helpers -------------------------------------------------------------------------------
+
+
+def _at_least_zero(after_calls: int) -> int:
+    if after_calls < 0:
+        raise ValueError(f"after_calls must be at least 0, not {after_calls}")
+    return after_calls
 
 
 def _apply(image: bytearray, write: Write) -> None:
