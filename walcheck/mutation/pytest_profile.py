@@ -50,6 +50,7 @@ KILLER_ORDER = (
     "tests/test_stateful_power.py::test_stateful_payload_length_limit",  # 0.3 s
     "tests/test_stateful_power.py::test_stateful_valid_at_the_last_sequence",  # 0.01 s
     "tests/test_stateful_scan_reads.py::",  # 0.2 s
+    "tests/test_stateful_io.py::",  # read and size errors, both designs: 1.3 s
     "tests/test_stateful_power.py::TestStatefulHeaderAheadFixed",  # 6 s
     "tests/test_stateful_power.py::TestStatefulOriginalBytesAgree",  # 4 s
     "tests/test_stateful_power.py::TestStatefulDoctorOnAFullRegionFixed",  # 1.6 s
