@@ -299,14 +299,11 @@ class RecoveryAtOpen:
             return self.staged.crash_images
         if self.in_place is None:
             return (_synced_image(self.opened.disk),)
-        images = [_synced_image(self.opened.disk)]
-        checkpointed = self.in_place.after_checkpoint
-        if checkpointed is not None:
-            # Killed between record_checkpoint's sentinel and the header: the old header (C4).
-            images.append(_synced_image(checkpointed.disk))
-        if self.in_place.committed is not None:
-            images.append(_synced_image(self.in_place.committed.disk))
-        return tuple(images)
+        # S9.2: the commit of a recovery runs to its end (recover_at_open says why).
+        checkpointed, committed = self.in_place.after_checkpoint, self.in_place.committed
+        assert checkpointed is not None and committed is not None, "a recovery's commit stopped"
+        # Killed between record_checkpoint's sentinel and the header: the old header (C4).
+        return tuple(_synced_image(state.disk) for state in (self.opened, checkpointed, committed))
 
 
 def recover_at_open(state: State) -> RecoveryAtOpen:
@@ -316,8 +313,13 @@ def recover_at_open(state: State) -> RecoveryAtOpen:
     if refused is not None:
         return RecoveryAtOpen(opened, refused)
     after_scan, records = records_after(opened, opened.disk.header.wal_sequence)
-    if isinstance(records, WalError):
-        return RecoveryAtOpen(after_scan, records)
+    # S9.2: a rescan right after an open that scanned cannot fail, nor can the
+    # commit's (pending_records) after it; a writable WAL's record_checkpoint
+    # never refuses. The scans read the same region, checkpoint, recovery and
+    # file end (which writes only move up), but for the open's sentinel: zeros
+    # where its scan stopped, or over the first entry's header (D1, R4), so
+    # each rescan stops at a sentinel over bytes the open's scan accepted.
+    assert not isinstance(records, WalError), f"the rescan after an open failed: {records}"
     if not records:
         return RecoveryAtOpen(after_scan, None, [])
     if state.design is Design.FIXED:

@@ -209,8 +209,7 @@ class Memory:
             growth = new_size - self.header.wal_size
             header = self.header.copy()
             header.wal_size = new_size
-            if header.footer_offset >= store_start(self.header):
-                header.footer_offset += growth
+            header.footer_offset += growth  # S9.4: memvid's, whatever footer_offset is
             self._replace(header, lambda temp: self._copy_grown(temp, growth))
             self.wal.set_skip_sync(skip_sync)  # DIVERGENCE M5: a batch stays a batch
         else:

@@ -73,8 +73,9 @@ def grow_region(storage: Storage, header: Header, new_size: int, *, memvid_order
     if not memvid_order:
         storage.sync()
     header.wal_size = new_size
-    if header.footer_offset >= old_end:
-        header.footer_offset += growth
+    # S9.4: as memvid's growth, whatever footer_offset is (every file memvid or the
+    # reference writes has it at the region's end or after, so it moves with the data).
+    header.footer_offset += growth
     write_header(storage, header)
     storage.sync()
 

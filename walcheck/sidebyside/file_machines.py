@@ -24,6 +24,7 @@ applied to the frame store (spec/semantics.md S9.8), and after every step:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import functools
 import os
@@ -31,6 +32,7 @@ import shutil
 import stat
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
+from unittest import mock
 
 import blake3
 from hypothesis import assume
@@ -43,8 +45,9 @@ from model.wal import Invalid, entry_at
 from reference import Design as RefDesign
 from reference import WalError
 from reference.caller import FrameStoreDamaged, Memory, apply_records, doctor, read_frames
-from reference.errors import InvalidHeader, LockError
+from reference.errors import InvalidHeader, LockError, WalIoError
 from reference.header import WAL_OFFSET, Header, read_header
+from reference.mv2 import grow_region
 from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory, MemoryStorage
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
 
@@ -59,6 +62,8 @@ LENGTH_FIELD = slice(8, 12)
 LOCK_REFUSED = "{path} is locked by another process (wanted {wanted})"
 # spec/format.md F1's check of the magic, the first of the header's checks.
 MAGIC_MISMATCH = ("InvalidHeader", "magic mismatch")
+# spec/semantics.md S3.11's refusal of a growth that does not grow.
+GROWTH_REFUSED = "new region size {new} must exceed the current {current}"
 
 
 def _umask() -> int:
@@ -409,14 +414,9 @@ class MemoryFilesBase(RuleBasedStateMachine):
         FrameStoreDamaged, its temporary file discarded (S9.7: the directory
         holds the path alone, the twin's log says "unlink"), the file as it was.
         Then the byte is put back, and the machine goes on."""
+        if not self._records_pending(pick):
+            return
         assert self.memory is not None and self.twin is not None and self.state is not None
-        if m.pending_records(self.state)[1] == []:
-            self.put(b"s" * (1 + pick % 9))
-        if self.memory is None or self.twin is None or self.state is None:
-            return  # the put's growth could not reopen (ORIGINAL, D1)
-        pending = m.pending_records(self.state)[1]
-        if not isinstance(pending, list) or not pending:
-            return  # the log cannot be read (ORIGINAL's empty entry, D1), or the put was refused
         header = self.memory.header
         start = header.wal_offset + header.wal_size
         at = start + pick % (header.footer_offset - start)
@@ -475,6 +475,101 @@ class MemoryFilesBase(RuleBasedStateMachine):
             )
         else:
             raise Divergence("a second opener took the lock the memory holds")
+
+    def _records_pending(self, pick: int) -> bool:
+        """Whether the memory has records pending, after a put when it had none:
+        not when that put's growth could not reopen (ORIGINAL, D1), the put was
+        refused, or the log cannot be read (ORIGINAL's empty entry, D1)."""
+        assert self.state is not None
+        if m.pending_records(self.state)[1] == []:
+            self.put(b"s" * (1 + pick % 9))
+        if self.memory is None or self.twin is None or self.state is None:
+            return False
+        pending = m.pending_records(self.state)[1]
+        return isinstance(pending, list) and bool(pending)
+
+    @precondition(_writable)
+    @rule(pick=st.integers(0, 2**16))
+    def commit_whose_first_sync_fails(self, pick: int) -> None:
+        """S9.1 step 2: the sync of the open file before its copy is made fails
+        (EIO, once). The commit fails with WalIoError and the system's message
+        and syncs nothing more; it made no temporary file (the twin's log has
+        no new line), and the file and the memory's header are as they were.
+        The records stay pending: the next commit (the rule above) applies them."""
+        if not self._records_pending(pick):
+            return
+        assert self.memory is not None and self.twin is not None and self.state is not None
+        before = self._file_bytes()
+        log = list(self.twin_directory.log)
+        failure = OSError(errno.EIO, os.strerror(errno.EIO))
+        for memory in (self.memory, self.twin):
+            header = memory.header.copy()
+            with mock.patch.object(memory.storage, "sync", side_effect=failure) as sync:
+                try:
+                    memory.commit()
+                except WalIoError as error:
+                    _agree(
+                        "a commit whose first sync fails (S9.1 step 2)", _error(error), ("Io", str(failure))
+                    )
+                else:
+                    raise Divergence("a commit went on past a failed sync of its file (S9.1 step 2)")
+            _agree("syncs of the file in a commit whose first sync failed", sync.call_count, 1)
+            _agree("the memory's header after a commit that failed", memory.header, header)
+        # pending_records ran (S9.1 step 1), and moved the WAL's volatile state (a rescan).
+        self.state = caller.staged_commit(self.state).after_pending
+        _agree("the twin's log after a commit whose first sync failed", self.twin_directory.log, log)
+        if self._file_bytes() != before:
+            raise Divergence("a commit whose first sync failed changed the file")
+        self.commit()
+
+    @precondition(_writable)
+    @rule(pick=st.integers(0, 2**16))
+    def a_staged_commit_and_the_old_file(self, pick: int) -> None:
+        """S9.1, S9.6 (M1): once a staged commit has renamed its copy over the
+        path, the file the path named before (held open here) is still locked
+        when it is the one ORIGINAL's memory opened and locked (memvid's lock
+        clone stays on it); FIXED lets its old file's lock go after the rename,
+        and without locks nothing is locked."""
+        if not self._records_pending(pick):
+            return
+        held = self.locked and self.design is m.Design.ORIGINAL and not self.replaced_since_open
+        old = os.open(self.path, os.O_RDONLY)
+        try:
+            self.commit()
+            if self.memory is None or os.fstat(old).st_ino == os.stat(self.path).st_ino:
+                return  # the commit did not replace the file
+            _agree("the file named before a staged commit, locked after it (M1)", self._locked(old), held)
+        finally:
+            os.close(old)
+
+    @precondition(lambda self: self.state is not None)
+    @rule()
+    def a_growth_that_does_not_grow(self) -> None:
+        """S3.11: reference/mv2.py's grow_region refuses a new size not above the
+        region's (the current one, and one byte less) with ValueError, and
+        writes nothing."""
+        assert self.state is not None
+        size = self.state.disk.header.wal_size
+        before = self._file_bytes()
+        with FileStorage(self.path) as storage:
+            header = read_header(storage, clear_legacy_lock=False)
+            for new_size in (size, size - 1):
+                try:
+                    grow_region(storage, header, new_size)
+                except ValueError as error:
+                    _agree(
+                        "a growth that does not grow",
+                        str(error),
+                        GROWTH_REFUSED.format(new=new_size, current=size),
+                    )
+                else:
+                    raise Divergence(f"a growth from {size} to {new_size} bytes was not refused")
+        if self._file_bytes() != before:
+            raise Divergence("a refused growth changed the file")
+
+    def _file_bytes(self) -> bytes:
+        with FileStorage(self.path, read_only=True) as storage:
+            return storage.read_at(0, storage.size())
 
     def _close(self) -> None:
         for memory in (self.memory, self.twin):
@@ -619,14 +714,19 @@ class MemoryFilesBase(RuleBasedStateMachine):
         """Whether some open file holds an exclusive flock on the file the path names."""
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
+            return self._locked(fd)
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _locked(fd: int) -> bool:
+        """Whether another open file holds an exclusive flock on ``fd``'s file."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
 
 
 def build_file_machine(design: m.Design, *, locked: bool, name: str) -> type[MemoryFilesBase]:
