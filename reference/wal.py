@@ -789,7 +789,7 @@ class EmbeddedWal:
         while True:
             # No window passes the region's end (each asks for at most
             # ``size - base`` bytes), so the fast walk may use all of it.
-            window = self._read(base, wanted, whole=False)
+            window = self._read(base, wanted)
             taken, previous, pending = _take_records(
                 window,
                 base,
@@ -809,7 +809,7 @@ class EmbeddedWal:
             base, wanted = position, after
         # Anything else (an invalid entry, a record that does not continue the
         # log, a short file): the general walk over the whole region.
-        region = self._read(0, size, whole=fixed)
+        region = self._read(0, size)
         return _walk_region(
             region,
             self._design,
@@ -826,15 +826,16 @@ class EmbeddedWal:
         except OSError as error:
             raise WalIoError(str(error)) from error
 
-    def _read(self, position: int, length: int, *, whole: bool = True) -> bytes:
+    def _read(self, position: int, length: int) -> bytes:
+        """Up to ``length`` bytes of the region from ``position``: fewer only
+        where the file ends (``Storage.read_at``). A short file is the scan's
+        to answer: FIXED has refused one before its first read (S3.2), and
+        ORIGINAL's walk fails at the first entry read past the bytes there,
+        as memvid's read_exact does."""
         try:
-            data = self._storage.read_at(self._region_offset + position, length)
+            return self._storage.read_at(self._region_offset + position, length)
         except OSError as error:
             raise WalIoError(str(error)) from error
-        if whole and len(data) < length:
-            # A file shorter than its header claims; memvid's read_exact fails so.
-            raise WalIoError(REASON_SHORT_READ)
-        return data
 
     def _write(self, position: int, data: bytes) -> None:
         """memvid's seek_and_write: ``position`` is taken modulo the region size,
@@ -855,9 +856,13 @@ class EmbeddedWal:
         self._synced_below_head = self._design is Design.FIXED
 
     def _maybe_write_sentinel(self) -> None:
-        """S3.14: zero bytes at the write head end the log for the next scan."""
-        if self._read_only or self._region_size == 0:
-            return
+        """S3.14: zero bytes at the write head end the log for the next scan.
+
+        memvid's version first returns for a read-only WAL or an empty
+        region; here every caller is a writable open or a write (each checks
+        ``read_only`` first, and ``_write`` refuses a read-only WAL anyway),
+        and no WAL has an empty region (S3.2 refuses ``wal_size`` 0), so the
+        guard is left out rather than kept where nothing can reach it."""
         writes, self._write_head = sentinel_writes(
             self._design is Design.FIXED, self._write_head, self._pending_bytes, self._region_size
         )
