@@ -112,13 +112,14 @@ class FileStorage:
         return self._fd
 
     def read_at(self, offset: int, length: int) -> bytes:
+        fd = self.fd  # a closed storage refuses every call, even one that asks for nothing (S1.4)
         chunks: list[bytes] = []
         position = offset
         end = offset + length
         # No file has bytes at or past OFFSET_MAX, and the kernel refuses (EINVAL) a read
         # whose end passes it: the read is short there, as at any end of file.
         while position < min(end, OFFSET_MAX):
-            chunk = os.pread(self.fd, min(end, OFFSET_MAX, position + READ_CHUNK_SIZE) - position, position)
+            chunk = os.pread(fd, min(end, OFFSET_MAX, position + READ_CHUNK_SIZE) - position, position)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -126,17 +127,18 @@ class FileStorage:
         return b"".join(chunks)
 
     def write_at(self, offset: int, data: bytes) -> None:
+        fd = self.fd  # a closed storage refuses every call, even one that asks for nothing (S1.4)
         if data and offset + len(data) > OFFSET_MAX:
             # What the kernel reports for a write past the largest file; an
             # OSError, so the WAL reports it as WalIoError like any other.
             raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(self.path))
-        written = os.pwrite(self.fd, data, offset) if data else 0
+        written = os.pwrite(fd, data, offset) if data else 0
         if written == len(data):
             return  # the common case: one system call, no view made (none for no data)
         view = memoryview(data)[written:]
         while view:
             offset += written
-            written = os.pwrite(self.fd, view, offset)
+            written = os.pwrite(fd, view, offset)
             view = view[written:]
 
     def sync(self) -> None:
@@ -202,7 +204,12 @@ class MemoryStorage:
 
     def write_at(self, offset: int, data: bytes) -> None:
         end = offset + len(data)
-        if data and end > MEMORY_FILE_MAX:
+        if not data:
+            # As pwrite of no bytes: the file keeps its length (S1.4), and an empty
+            # write at a hostile offset allocates nothing. The call is still logged.
+            self.writes.append((offset, 0))
+            return
+        if end > MEMORY_FILE_MAX:
             # A file can be sparse (memvid's writer at a hostile wal_offset makes
             # one, S3.2); a bytearray cannot: no room, as a full disk says.
             raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), "memory file")

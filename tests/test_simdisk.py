@@ -154,7 +154,7 @@ def test_sync_makes_everything_durable(initial: bytes, before: list[Write], afte
 
 
 def test_an_empty_write_is_a_call_that_changes_nothing() -> None:
-    # As pwrite of zero bytes: the file does not grow (MemoryStorage would grow it).
+    # As pwrite of zero bytes: the file does not grow (nor does MemoryStorage, S1.4).
     disk = SimulatedDisk(b"abc")
     disk.write_at(100, b"")
     assert disk.view == b"abc"

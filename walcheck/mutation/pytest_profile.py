@@ -45,6 +45,7 @@ KILLER_ORDER = (
     "tests/test_stateful_crash.py::TestStatefulCrashFixed",  # 4 s
     "tests/test_stateful_crash.py::TestStatefulCrashInsideGrowthOriginal",  # 4 s
     "tests/test_stateful_files.py::",  # the caller layer on real directories
+    "tests/test_stateful_storage.py::",  # the storage interface alone, injected faults: 5 s
     "tests/test_stateful_power.py::TestStatefulThousandAppendsFixed",  # 1.5 s
     "tests/test_stateful_power.py::test_stateful_rescan_that_moves_the_head_claims_no_sync",  # 0.5 s
     "tests/test_stateful_power.py::test_stateful_payload_length_limit",  # 0.3 s
