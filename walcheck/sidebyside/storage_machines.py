@@ -77,8 +77,13 @@ def largest_file_size(directory: str) -> int:
         os.unlink(scratch)
 
 
-def _open_descriptors() -> list[str]:
-    return sorted(os.listdir("/proc/self/fd"))
+def _open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _left_open(before: set[str]) -> list[str]:
+    """The descriptors open now that were not open ``before``."""
+    return sorted(_open_descriptors() - before)
 
 
 @dataclass
@@ -202,15 +207,36 @@ def _refused(error: BaseException) -> tuple[object, ...]:
     return (type(error).__name__, str(error))
 
 
-# Where a rule's offset is taken from: the start, the file's end, the limits.
-ANCHORS = ("zero", "zero", "end", "end", "end", "largest", "offset max", "offset max", "2**64", "memory max")
+# Where a rule's offset is taken from: the start, the file's end, the limits;
+# "to ..." anchors put the end of the call (offset + length) there instead.
+ANCHORS = (
+    "zero",
+    "zero",
+    "end",
+    "end",
+    "end",
+    "largest",
+    "to largest",
+    "offset max",
+    "to offset max",
+    "2**64",
+    "memory max",
+    "to memory max",
+)
 DELTAS = st.one_of(
+    st.just(0),
+    st.integers(-3, 3),
     st.integers(-70, 70),
     st.sampled_from([-READ_CHUNK - 1, -READ_CHUNK, -2 * READ_CHUNK - 5, READ_CHUNK]),
 )
 LENGTHS = st.one_of(
     st.integers(0, 80),
     st.sampled_from([READ_CHUNK - 1, READ_CHUNK, READ_CHUNK + 1, 2 * READ_CHUNK + 5, OFFSET_MAX, 2**64]),
+)
+# Short counts for the first pwrites of a write: a few bytes each, so that a
+# write is often cut more than once, or anything up to a write's length.
+SHORTS = st.one_of(
+    st.lists(st.integers(1, 3), min_size=2, max_size=3), st.lists(st.integers(1, 63), max_size=3)
 )
 
 
@@ -241,7 +267,9 @@ class StatefulStorage(RuleBasedStateMachine):
         for directory in self.directories:
             shutil.rmtree(directory, ignore_errors=True)
 
-    def _offset(self, anchor: str, delta: int, model: FileModel, largest: int) -> int:
+    def _offset(self, anchor: str, delta: int, model: FileModel, largest: int, length: int) -> int:
+        if anchor.startswith("to "):
+            return max(0, self._offset(anchor[3:], delta, model, largest, length) - length)
         base = {
             "zero": 0,
             "end": model.size,
@@ -258,15 +286,28 @@ class StatefulStorage(RuleBasedStateMachine):
         anchor=st.sampled_from(ANCHORS),
         delta=DELTAS,
         data=st.one_of(st.just(b""), st.binary(min_size=1, max_size=64)),
-        shorts=st.lists(st.integers(1, 63), max_size=3),
+        shorts=SHORTS,
     )
     def write_at(self, anchor: str, delta: int, data: bytes, shorts: list[int]) -> None:
+        self._write(anchor, delta, data, shorts)
+
+    @rule(
+        limit=st.sampled_from(["largest", "offset max", "memory max"]),
+        past=st.integers(-1, 1),
+        data=st.binary(min_size=1, max_size=8),
+    )
+    def write_across_a_limit(self, limit: str, past: int, data: bytes) -> None:
+        """A write ending one byte before a limit, at it, or one byte past it:
+        the boundaries S1.4 item 2 states, drawn as often as any other write."""
+        self._write(f"to {limit}", past, data, [])
+
+    def _write(self, anchor: str, delta: int, data: bytes, shorts: list[int]) -> None:
         # The injected short counts stand for a kernel's short pwrite: the ones
         # the data is long enough to be cut at (a count below what is left).
         for side in self.files:
             if side.closed:
                 continue
-            offset = self._offset(anchor, delta, side.model, side.largest)
+            offset = self._offset(anchor, delta, side.model, side.largest, len(data))
             expected = expected_file_write(side.path, offset, len(data), side.largest, shorts)
             log = _PwriteLog(shorts)
             error: BaseException | None = None
@@ -281,7 +322,7 @@ class StatefulStorage(RuleBasedStateMachine):
             want = None if expected.error is None else ("OSError", *expected.error)
             _agree(f"{what}: the outcome", got, want)
             side.model.write(offset, data[: expected.written])
-        offset = self._offset(anchor, delta, self.memory_model, MEMORY_FILE_MAX)
+        offset = self._offset(anchor, delta, self.memory_model, MEMORY_FILE_MAX, len(data))
         refused = bool(data) and offset + len(data) > MEMORY_FILE_MAX
         error = None
         try:
@@ -305,7 +346,7 @@ class StatefulStorage(RuleBasedStateMachine):
         for side in self.files:
             if side.closed:
                 continue
-            offset = self._offset(anchor, delta, side.model, side.largest)
+            offset = self._offset(anchor, delta, side.model, side.largest, length)
             asked = READ_CAP if side.model.answer_length(offset, length) > READ_CAP else length
             calls = expected_preads(offset, asked, side.model.size)
             log = _PreadLog(len(calls))
@@ -314,7 +355,7 @@ class StatefulStorage(RuleBasedStateMachine):
             what = f"{side.name}: read_at({offset}, {asked})"
             _agree(f"{what}: pread calls (S1.4 item 1)", log.calls, calls)
             _agree(f"{what}: bytes", got, side.model.read(offset, asked))
-        offset = self._offset(anchor, delta, self.memory_model, MEMORY_FILE_MAX)
+        offset = self._offset(anchor, delta, self.memory_model, MEMORY_FILE_MAX, length)
         asked = READ_CAP if self.memory_model.answer_length(offset, length) > READ_CAP else length
         _agree(
             f"MemoryStorage.read_at({offset}, {asked})",
@@ -400,7 +441,7 @@ class StatefulStorage(RuleBasedStateMachine):
         if opened is not None:
             _agree("the opened file's size", opened.size(), 5 if exists else 0)
             opened.close()
-        _agree("the descriptors held after the open (S1.4 item 5)", _open_descriptors(), before)
+        _agree("the descriptors held after the open (S1.4 item 5)", _left_open(before), [])
         _agree("the error raised", raised, injected if fails and not exists else None)
         _agree("the file at the path", path.read_bytes(), b"there" if exists else b"")
         path.unlink()
@@ -430,7 +471,7 @@ class StatefulStorage(RuleBasedStateMachine):
                 raised = error
         wanted = (fcntl.LOCK_SH if read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB
         _agree("the flock asked for (L1)", taken, [wanted])
-        _agree("the descriptors held after the open (S1.4 item 5)", _open_descriptors(), before)
+        _agree("the descriptors held after the open (S1.4 item 5)", _left_open(before), [])
         if not refused:
             _agree("a lock taken", raised, None)
             return
@@ -619,7 +660,7 @@ class StatefulDirectory(RuleBasedStateMachine):
             _agree(f"{what}: the file opened", opened.read_at(0, 1 << 10), want_bytes)
             _agree(f"{what}: locked", opened.locked, locks)
             opened.close()
-        _agree(f"{what}: the descriptors held after it", _open_descriptors(), before)
+        _agree(f"{what}: the descriptors held after it", _left_open(before), [])
 
     @rule(lock=st.booleans(), collisions=st.sampled_from([0, 0, 1, 3, OPEN_ATTEMPTS - 1, OPEN_ATTEMPTS]))
     def create_temp(self, lock: bool, collisions: int) -> None:
@@ -640,7 +681,7 @@ class StatefulDirectory(RuleBasedStateMachine):
                 _refused(refused),
                 ("FileExistsError", errno.EEXIST, "no free temporary name", str(self.path)),
             )
-            _agree(f"{what}: the descriptors held", _open_descriptors(), before)
+            _agree(f"{what}: the descriptors held", _left_open(before), [])
             return
         _agree(f"{what}: the error", refused, None)
         _agree(f"{what}: names tried", len(tried), collisions + 1)
