@@ -25,6 +25,7 @@ import blake3
 
 import model as m
 from model import placement
+from model.format import decode_entry
 from model.invariants import violated
 from model.region import Foreign, Region
 from model.wal import Volatile, WalError, scan, valid
@@ -333,6 +334,23 @@ def placement_answers(size: int) -> Iterator[tuple[str, bool, bool]]:
         yield "48 bytes left: safe", safe(s - _HEADER, 0, s), True
 
 
+def decoding_answers(sequence: int) -> Iterator[tuple[str, bytes, tuple[int, bytes] | None]]:
+    """F2, F3.4: the bytes of one entry and what ``decode_entry`` must make
+    of them. Its callers hand it only entries whose length they have checked,
+    so its own refusals of a zero length and of a wrong size are asked here."""
+    payload = bytes([sequence & 0xFF]) + b"ab"
+    whole = _entry(sequence, payload)
+    yield "a record", whole, (sequence, payload)
+    marked = _entry(sequence, payload, marked=True)
+    yield "a marked record (the mark is not decoded)", marked, (sequence, payload)
+    yield "a zero length", struct.pack("<QI", sequence, 0) + bytes(4) + blake3.blake3(b"").digest(), None
+    # The digest is of the bytes there, so only the size can refuse them.
+    tail = bytes(4) + blake3.blake3(payload).digest() + payload
+    yield "a payload one byte short", struct.pack("<QI", sequence, len(payload) + 1) + tail, None
+    yield "a payload one byte long", struct.pack("<QI", sequence, len(payload) - 1) + tail, None
+    yield "a damaged payload", _entry(sequence, payload, damaged=True), None
+
+
 def region_answers(region: Region) -> Iterator[tuple[str, Region, bool]]:
     """R0 (S7): the region's map as it is, which tiles ``[0, size)``, and
     broken in each way ``well_formed`` must refuse: what is asked, the map,
@@ -369,6 +387,11 @@ def check_the_checkers(state: m.State) -> int:
     for question, answer, says in placement_answers(wal.region_size):
         if answer is not says:
             raise PredicateBlind(f"{question}: model.placement answers {answer}, S7.1 says {says}")
+        checked += 1
+    for how, raw, record in decoding_answers(wal.sequence):
+        decoded = decode_entry(raw)
+        if decoded != record:
+            raise PredicateBlind(f"{how}: model.format.decode_entry answers {decoded}, F3.4 says {record}")
         checked += 1
     closed = violated(replace(state, wal=None))
     if closed:
