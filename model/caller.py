@@ -171,7 +171,7 @@ def grow_region(state: State, new_size: int) -> Outcome[None]:
 # loses its zeros leaves them at the start of the new part, the zeros of the
 # file's extension after them (M4). Written out here as S9.12 gives them, not
 # taken from the harness, so that a wrong value on either side is caught.
-DATA_AFTER_REGION = Foreign(bytes([0xA5]) * 64)
+DATA_AFTER_REGION = Foreign(bytes([0xA5]) * 256)
 
 
 def _synced_image(disk: Disk) -> Disk:

@@ -566,12 +566,15 @@ class EmbeddedWal:
         pending = self._pending_bytes
         placed = self._write_head
         end = placed + entry_size
-        if end <= region_size - ENTRY_HEADER_SIZE and pending + entry_size < region_size:
-            # The common case, decided in two comparisons rather than two calls
+        if end <= region_size - ENTRY_HEADER_SIZE:
+            # The common case, decided in one comparison rather than two calls
             # (a batch makes this call 62,000 times): the entry fits at the
-            # write head with a whole sentinel after it and room to spare, so
-            # place_entry gives the write head and sentinel_writes one 48-byte
-            # write at ``end`` (tests/test_append_fast_path.py checks the two agree).
+            # write head with a whole sentinel after it, so place_entry gives
+            # the write head and sentinel_writes one 48-byte write at ``end``
+            # (tests/test_fast_paths.py checks the two agree). The pending
+            # bytes need no test of their own: they end at the write head
+            # (valid_heads, I11's integer form), so with the entry they come
+            # to at most ``end``, short of the region's size.
             sentinel = _SENTINEL
         else:
             where = place_entry(True, placed, pending, region_size, entry_size)

@@ -138,6 +138,27 @@ def test_a_bare_star_made_a_slash_is_equivalent_only_after_self_or_cls_alone() -
     assert not keyword_marker_made_positional(body, (3, 17), "core/ReplaceBinaryOperator_Mul_Div")
 
 
+def test_slots_made_false_is_equivalent_only_on_a_frozen_dataclass_nothing_introspects() -> None:
+    from walcheck.mutation.equivalents import slots_of_a_frozen_dataclass
+
+    source = "@dataclass(frozen=True, slots=True)\nclass Stats:\n    size: int\n"
+    slots, frozen = (1, 30), (1, 18)  # the True of slots=, of frozen=
+    flip = "core/ReplaceTrueWithFalse"
+    assert slots_of_a_frozen_dataclass(source, slots, flip, [])
+    assert not slots_of_a_frozen_dataclass(source, frozen, flip, [])  # unfrozen: assignable, unhashable
+    assert not slots_of_a_frozen_dataclass(source, slots, "core/ReplaceComparisonOperator_Eq_NotEq", [])
+    unfrozen = "@dataclass(slots=True)\nclass Stats:\n    size: int\n"
+    assert not slots_of_a_frozen_dataclass(unfrozen, (1, 17), flip, [])
+    # A module that can tell: slots read, a weak reference, a size measured.
+    assert not slots_of_a_frozen_dataclass(source, slots, flip, ["print(Stats.__slots__)\n"])
+    assert not slots_of_a_frozen_dataclass(source, slots, flip, ["import weakref\n"])
+    assert not slots_of_a_frozen_dataclass(source, slots, flip, ["from sys import getsizeof\n"])
+    # vars() raises on a slotted instance, so using it tells nothing the mutant could break.
+    assert slots_of_a_frozen_dataclass(source, slots, flip, ["print(vars(x))\n"])
+    # The words in a string are not a use.
+    assert slots_of_a_frozen_dataclass(source, slots, flip, ['TELLS = ("weakref", "__slots__")\n'])
+
+
 def test_a_mutant_in_a_protocol_stub_is_equivalent_only_when_nothing_derives_from_it() -> None:
     from walcheck.mutation.equivalents import in_protocol_stub
 

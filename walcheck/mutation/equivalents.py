@@ -238,6 +238,88 @@ def in_protocol_stub(
     return False
 
 
+SLOTS_REASON = (
+    "turns `slots=True` into `slots=False` in the `@dataclass` of a frozen class: a frozen "
+    "instance refuses every assignment with or without slots, and whatever works on a "
+    "slotted instance works alike on one with a `__dict__`; the other only also allows "
+    "`vars()`, `__dict__`, weak references and new attributes, each of which raises on a "
+    "slotted one, so the two differ only where code reads `__slots__` or an instance's size, "
+    "or needs one of those to raise (a weak reference or a `cached_property` that only works "
+    "unslotted, an `object.__setattr__` of a name that is no field); no module of the project "
+    "does any of those"
+)
+
+# What tells a slotted instance from one with a __dict__ (SLOTS_REASON): names
+# read as attributes, called, or imported, found in a module's syntax tree (so
+# not in strings or comments, this module's own included). vars() and
+# __dict__ are not among them: on a slotted instance they raise, so code that
+# uses them works the same or better unslotted.
+_SLOTS_ATTRIBUTES = frozenset({"__slots__", "__weakref__", "cached_property", "getsizeof"})
+_SLOTS_NAMES = frozenset({"weakref", "cached_property", "getsizeof"})
+
+
+def _tells_slots(text: str) -> bool:
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Attribute) and node.attr in _SLOTS_ATTRIBUTES:
+            return True
+        if isinstance(node, ast.Name) and node.id in _SLOTS_NAMES:
+            return True
+        if isinstance(node, ast.Import) and any(
+            alias.name.split(".")[0] in _SLOTS_NAMES for alias in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (
+            (node.module or "").split(".")[0] in _SLOTS_NAMES
+            or any(alias.name in _SLOTS_NAMES for alias in node.names)
+        ):
+            return True
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "__setattr__"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "object"
+        ):
+            return True
+    return False
+
+
+def _keyword_is_true(call: ast.Call, name: str) -> ast.keyword | None:
+    for keyword in call.keywords:
+        if keyword.arg == name and isinstance(keyword.value, ast.Constant) and keyword.value.value is True:
+            return keyword
+    return None
+
+
+def slots_of_a_frozen_dataclass(
+    source: str, start: tuple[int, int], operator: str, others: Sequence[str] = ()
+) -> bool:
+    """Whether a mutant by ``operator`` at ``start`` turns the ``True`` of
+    ``slots=True`` into ``False`` in a class's ``@dataclass(...)`` decorator
+    that also says ``frozen=True``, when no module (``source`` or ``others``)
+    uses what tells slots apart (SLOTS_REASON)."""
+    if operator.removeprefix("core/") != "ReplaceTrueWithFalse":
+        return False
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for decorator in node.decorator_list:
+            if not (isinstance(decorator, ast.Call) and _names_dataclass(decorator.func)):
+                continue
+            slots = _keyword_is_true(decorator, "slots")
+            if slots is None or _keyword_is_true(decorator, "frozen") is None:
+                continue
+            if (slots.value.lineno, slots.value.col_offset) != start:
+                continue
+            return not any(_tells_slots(text) for text in (source, *others))
+    return False
+
+
+def _names_dataclass(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id == "dataclass") or (
+        isinstance(func, ast.Attribute) and func.attr == "dataclass"
+    )
+
+
 def structural_reason(
     source: str, start: tuple[int, int], end: tuple[int, int], operator: str, others: Sequence[str]
 ) -> str | None:
@@ -250,4 +332,6 @@ def structural_reason(
         return MARKER_REASON
     if in_protocol_stub(source, start, end, others):
         return PROTOCOL_REASON
+    if slots_of_a_frozen_dataclass(source, start, operator, others):
+        return SLOTS_REASON
     return None

@@ -73,7 +73,7 @@ from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_f
 # and the file ends after them. spec/semantics.md S9.12's bytes, spelled out here
 # rather than imported from model/caller.py, whose crash images of a growth that
 # loses its zeros must show them.
-CANARY = bytes([0xA5]) * 64
+CANARY = bytes([0xA5]) * 256
 
 
 # F1.2's numbers, written here rather than imported from reference/header.py, so that
