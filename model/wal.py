@@ -128,7 +128,7 @@ class Disk:
     def written(self, *pieces: Extent) -> Disk:
         """The disk after one storage write of ``pieces`` (contiguous extents)
         into the region, not yet synced. Each piece holds a byte at least
-        (model.placement's contract on sentinel writes; a record is 49 bytes
+        (model.placement's contract on sentinel writes; a record is 48 bytes
         or more): an empty one would leave an empty extent, which R0 rejects."""
         region = self.region
         for piece in pieces:
