@@ -17,7 +17,7 @@ MIB = 1024 * KIB
 WAL_SIZE_TINY = 64 * KIB
 REASONS_THAT_GROW = frozenset({"embedded WAL region too small for entry", "embedded WAL region full"})
 
-_COPY_CHUNK = 1 * MIB
+COPY_CHUNK = 1 * MIB
 
 
 def create_mv2(storage: Storage, wal_size: int = WAL_SIZE_TINY, *, wal_sequence: int = 0) -> Header:
@@ -45,14 +45,21 @@ def commit(wal: EmbeddedWal, storage: Storage, header: Header) -> list[WalRecord
     return records
 
 
-def grow_region(storage: Storage, header: Header, new_size: int, *, memvid_order: bool = False) -> None:
+def grow_region(
+    storage: Storage, header: Header, new_size: int, *, memvid_order: bool = False, chunk: int = COPY_CHUNK
+) -> None:
     """S3.11: memvid's growth, on a closed WAL. Every byte after the old region
     moves forward by the growth, the new part of the region is zeroed, the file
     is synced, the header gets the new size, and the file is synced again (one
     sync more than memvid, spec/persistence.md PM12). The caller reopens.
 
     ``memvid_order`` leaves out the first sync, as memvid does (one sync after
-    the header): the ORIGINAL caller layer's growth (reference.caller, M4)."""
+    the header): the ORIGINAL caller layer's growth (reference.caller, M4).
+
+    ``chunk`` bounds each copy's and each zero write's length (1 MiB by
+    default): a tuning knob only, no result may depend on it (S3.11); the
+    machines grow with small ones, so that the copy from the back runs more
+    than once over the few bytes after their regions."""
     old_size = header.wal_size
     if new_size <= old_size:
         raise ValueError(f"new region size {new_size} must exceed the current {old_size}")
@@ -62,10 +69,10 @@ def grow_region(storage: Storage, header: Header, new_size: int, *, memvid_order
     # Copy from the back so that the source is read before it is overwritten.
     cursor = file_end
     while cursor > old_end:
-        start = max(old_end, cursor - _COPY_CHUNK)
+        start = max(old_end, cursor - chunk)
         storage.write_at(start + growth, storage.read_at(start, cursor - start))
         cursor = start
-    write_zeros(storage, old_end, growth)
+    write_zeros(storage, old_end, growth, chunk)
     # spec/persistence.md PM4, PM12: the moved bytes, the zeros and the file's new
     # size must be durable before the header that names the larger region; one
     # sync after both (memvid's order) lets a power loss keep the header and not
@@ -90,13 +97,14 @@ def grown_size(current: int, entry_size: int) -> int:
     return size
 
 
-def write_zeros(storage: Storage, offset: int, length: int) -> None:
-    """Zeros over ``length`` bytes at ``offset``, a MiB at a time (the caller layer's too)."""
+def write_zeros(storage: Storage, offset: int, length: int, chunk: int = COPY_CHUNK) -> None:
+    """Zeros over ``length`` bytes at ``offset``, ``chunk`` bytes (a MiB) at a
+    time (the caller layer's growth uses it too)."""
     while length > 0:
-        chunk = min(length, _COPY_CHUNK)
-        storage.write_at(offset, bytes(chunk))
-        offset += chunk
-        length -= chunk
+        written = min(length, chunk)
+        storage.write_at(offset, bytes(written))
+        offset += written
+        length -= written
 
 
 __all__ = [

@@ -282,19 +282,39 @@ def walk_region(
     checkpoint_sequence: int = 0,
     recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
     region_size: int | None = None,
-    *,
-    fast_walk: bool = True,
 ) -> tuple[list[ScannedRecord], Walk]:
     """scan_region's walk with all it finds: the records, and the last
-    sequence and pending bytes an open takes from it (S2.2) with the end.
+    sequence and pending bytes an open takes from it (S2.2) with the end:
+    the fast walk over the region's first records (S1.4), then the general
+    walk from the first entry it did not take."""
+    found: list[ScannedRecord] = []
+    data = region if type(region) is bytes else bytes(region)
+    size = len(data) if region_size is None else region_size
+    taken, previous, pending = _take_records(
+        data, 0, min(size, len(data)), design is Design.FIXED, checkpoint_sequence, None, 0, found
+    )
+    walk = _walk_region(
+        data, design, checkpoint_sequence, recovery, size, found, Walk(previous, pending, taken)
+    )
+    return found, walk
 
-    ``fast_walk=False`` walks with the general walk alone, entry by entry
-    from the region's start: the machines compare the two on every region
-    they read (S1.4: the fast walk only ever takes what the general walk
-    would), where in a scan the general walk only ever decides the end."""
+
+def general_walk(
+    region: bytes,
+    design: Design = Design.ORIGINAL,
+    checkpoint_sequence: int = 0,
+    recovery: Recovery = Recovery.TOLERATE_TORN_TAIL,
+    region_size: int | None = None,
+) -> tuple[list[ScannedRecord], Walk]:
+    """walk_region's answer from the general walk alone, entry by entry from
+    the region's start. In a scan the general walk only ever decides where
+    the log ends (the fast walk takes every record it can), so the machines
+    compare this with walk_region on every region they read (S1.4: the fast
+    walk only ever takes what the general walk would); two functions rather
+    than a flag, since a flag that picked the walk could change unseen."""
     found: list[ScannedRecord] = []
     walk = _walk_region(
-        region, design, checkpoint_sequence, recovery, region_size, found, fast_walk=fast_walk
+        region, design, checkpoint_sequence, recovery, region_size, found, _WALK_FROM_THE_START
     )
     return found, walk
 
@@ -306,11 +326,9 @@ def _walk_region(
     recovery: Recovery,
     region_size: int | None,
     found: list[ScannedRecord] | None,
-    start: Walk = _WALK_FROM_THE_START,
-    *,
-    fast_walk: bool = True,
+    start: Walk,
 ) -> Walk:
-    """scan_region's walk, from ``start`` (where a walk of the region's first
+    """The general walk from ``start`` (where a walk of the region's first
     bytes left off: its last sequence, pending bytes and cursor); the records
     go into ``found`` unless it is None (an open needs only the last sequence,
     the pending bytes and the end)."""
@@ -319,13 +337,7 @@ def _walk_region(
     data = region if type(region) is bytes else bytes(region)
     size = len(data) if region_size is None else region_size
     previous, pending, cursor = start
-    if cursor == 0 and fast_walk:
-        taken, previous, pending = _take_records(
-            data, 0, min(size, len(data)), fixed, checkpoint_sequence, previous, pending, found
-        )
-        cursor = taken
-    # The general walk, the spec's, entry by entry (F3.4, faults.md), from
-    # the first entry _take_records did not take.
+    # The general walk, the spec's, entry by entry (F3.4, faults.md).
     view = memoryview(data)
     while cursor + ENTRY_HEADER_SIZE <= size:
         entry = _entry_at(view, cursor, size)

@@ -159,6 +159,24 @@ def test_slots_made_false_is_equivalent_only_on_a_frozen_dataclass_nothing_intro
     assert slots_of_a_frozen_dataclass(source, slots, flip, ['TELLS = ("weakref", "__slots__")\n'])
 
 
+def test_a_default_is_equivalent_only_when_its_parameter_is_never_read() -> None:
+    from walcheck.mutation.equivalents import default_of_an_unread_parameter
+
+    source = (
+        "def open_path(self, *, create: bool = False, lock: bool = True) -> int:\n"
+        "    return 1 if create else 2\n"
+    )
+    lock_default, create_default = ((1, 58), (1, 62)), ((1, 38), (1, 43))
+    assert default_of_an_unread_parameter(source, *lock_default)
+    assert not default_of_an_unread_parameter(source, *create_default)  # create is read
+    assert not default_of_an_unread_parameter(source, (2, 11), (2, 12))  # the body, not a default
+    introspecting = source.replace("return 1 if create else 2", "return len(locals())")
+    assert not default_of_an_unread_parameter(introspecting, *lock_default)
+    positional = "def f(size=4, chunk=8):\n    return size\n"
+    assert default_of_an_unread_parameter(positional, (1, 20), (1, 21))
+    assert not default_of_an_unread_parameter(positional, (1, 11), (1, 12))
+
+
 def test_a_mutant_in_a_protocol_stub_is_equivalent_only_when_nothing_derives_from_it() -> None:
     from walcheck.mutation.equivalents import in_protocol_stub
 

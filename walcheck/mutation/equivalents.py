@@ -320,6 +320,46 @@ def _names_dataclass(func: ast.expr) -> bool:
     )
 
 
+UNREAD_DEFAULT_REASON = (
+    "lies in the default value of a parameter its function never reads (the name is not "
+    "loaded anywhere in the body, which calls neither `locals()` nor `vars()`): the default "
+    "is evaluated once, when the function is defined, and then only bound to a name nothing "
+    "uses, so no call can tell it from the one written (an interface's parameter, kept for "
+    "its callers: MemoryDirectory's `lock`, say)"
+)
+
+
+def default_of_an_unread_parameter(source: str, start: tuple[int, int], end: tuple[int, int]) -> bool:
+    """Whether the span lies inside the default of a parameter of a function
+    of ``source`` whose body never loads the parameter's name."""
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        arguments = node.args
+        positional = [*arguments.posonlyargs, *arguments.args]
+        pairs = list(
+            zip(positional[len(positional) - len(arguments.defaults) :], arguments.defaults, strict=True)
+        )
+        pairs += [
+            (arg, default)
+            for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+            if default
+        ]
+        for arg, default in pairs:
+            assert default.end_lineno is not None and default.end_col_offset is not None
+            if not (
+                (default.lineno, default.col_offset) <= start
+                and end <= (default.end_lineno, default.end_col_offset)
+            ):
+                continue
+            for statement in node.body:
+                for inner in ast.walk(statement):
+                    if isinstance(inner, ast.Name) and inner.id in {arg.arg, "locals", "vars"}:
+                        return False
+            return True
+    return False
+
+
 def structural_reason(
     source: str, start: tuple[int, int], end: tuple[int, int], operator: str, others: Sequence[str]
 ) -> str | None:
@@ -334,4 +374,6 @@ def structural_reason(
         return PROTOCOL_REASON
     if slots_of_a_frozen_dataclass(source, start, operator, others):
         return SLOTS_REASON
+    if default_of_an_unread_parameter(source, start, end):
+        return UNREAD_DEFAULT_REASON
     return None

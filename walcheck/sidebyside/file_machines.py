@@ -322,6 +322,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self._close()
         recovery = caller.recover_at_open(self._closed_state())
         self.state = recovery.state
+        renames = self._renames()
         self._open_applying(
             "open with recovery",
             lambda directory: Memory.open(directory, design=self.ref_design, apply=apply_records),
@@ -329,6 +330,17 @@ class MemoryFilesBase(RuleBasedStateMachine):
             "records recovered at open",
             recovery.records,
         )
+        if recovery.error is None:
+            # S9.2, M4: FIXED commits a recovery staged (a copy renamed over the
+            # path), ORIGINAL in place; the twin directory's log shows which.
+            _agree(
+                "a recovery at open committed staged (S9.2, M4)",
+                self._renames() > renames,
+                recovery.staged is not None,
+            )
+
+    def _renames(self) -> int:
+        return sum(line.startswith("rename ") for line in self.twin_directory.log)
 
     @precondition(lambda self: self.state is not None)
     @rule()

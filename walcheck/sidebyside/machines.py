@@ -59,7 +59,7 @@ from reference import (
 from reference.caller import Memory, apply_nothing
 from reference.caller import doctor as reference_doctor
 from reference.header import WAL_OFFSET
-from reference.mv2 import REASONS_THAT_GROW
+from reference.mv2 import COPY_CHUNK, REASONS_THAT_GROW
 from reference.storage import Directory, FileDirectory, Storage
 from reference.wal import ENTRY_HEADER_SIZE, SCAN_WINDOW_SIZE, place_entry
 from walcheck import figures
@@ -87,6 +87,33 @@ _LEGACY_LOCK_START, _LEGACY_LOCK_END = 80, 140
 # payload, and windows of many entries. memvid's 64 KiB regions get 4,096
 # bytes (65,536 % 7 == 2): payloads of up to 40,000 bytes still span windows.
 SCAN_WINDOWS = (1, 47, 4096, 48, 49, 100, 257)
+# The chunks of a growth's copy and zeros (reference.mv2.grow_region, S3.11's
+# knob): the default, or less than the bytes after the region (S9.12's 256),
+# so that the copy from the back takes more than one step.
+COPY_CHUNKS = (COPY_CHUNK, 96, COPY_CHUNK, 160, 255)
+
+
+def growth_calls(
+    file_end: int, old_end: int, growth: int, chunk: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """S3.11's reads and writes (offset, length) of a growth by ``growth``
+    bytes of a region ending at ``old_end`` in a file of ``file_end`` bytes,
+    ``chunk`` bytes at most each, before its header write: the bytes after the
+    region copied forward from the back, each piece read then written
+    ``growth`` bytes on, then the new part zeroed from its start."""
+    reads: list[tuple[int, int]] = []
+    writes: list[tuple[int, int]] = []
+    cursor = file_end
+    while cursor > old_end:
+        start = max(old_end, cursor - chunk)
+        reads.append((start, cursor - start))
+        writes.append((start + growth, cursor - start))
+        cursor = start
+    offset = old_end
+    while offset < old_end + growth:
+        writes.append((offset, min(chunk, old_end + growth - offset)))
+        offset += chunk
+    return reads, writes
 
 
 class Divergence(AssertionError):
@@ -219,6 +246,7 @@ class WalMachineBase(RuleBasedStateMachine):
         # Steps that ended with the WAL open, for S7.1's sampling.
         self._open_steps = 0
         self.scan_window = SCAN_WINDOW_SIZE
+        self.copy_chunk = COPY_CHUNK
 
     @property
     def design(self) -> m.Design:
@@ -240,6 +268,7 @@ class WalMachineBase(RuleBasedStateMachine):
     def _create(self, region_size: int, initial_sequence: int) -> None:
         """S3.1 then S3.2: memvid creates the file and opens the WAL."""
         self.scan_window = SCAN_WINDOWS[region_size % len(SCAN_WINDOWS)]
+        self.copy_chunk = COPY_CHUNKS[region_size % len(COPY_CHUNKS)]
         self.storage = self._new_storage()
         self.header = create_mv2(self.storage, region_size, wal_sequence=initial_sequence)
         self.storage.write_at(WAL_OFFSET + region_size, CANARY)
@@ -442,7 +471,17 @@ class WalMachineBase(RuleBasedStateMachine):
             self.counters["growths"] += 1
             return True
         self.wal = None
-        grow_region(self.storage, self.header, new_size)
+        log = ReadLog(self.storage)
+        old_end, growth = self.header.wal_offset + self.header.wal_size, new_size - self.header.wal_size
+        file_end = self.storage.size()
+        grow_region(log, self.header, new_size, chunk=self.copy_chunk)
+        expected = growth_calls(file_end, old_end, growth, self.copy_chunk)
+        made = (log.reads, log.writes[:-1])
+        if made != expected or log.writes[-1][0] != 0:
+            raise Divergence(
+                f"S3.11: a growth with chunks of {self.copy_chunk} read and wrote {made}"
+                f" and then {log.writes[-1]}, not {expected} and then the header at 0"
+            )
         ref = _reference_result(lambda: self._open_reference(read_only=False))
         self.state, outcome = m.grow_region(self.state, new_size)
         self._settle_open(ref, _model_result(outcome))

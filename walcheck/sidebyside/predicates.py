@@ -367,6 +367,13 @@ def region_answers(region: Region) -> Iterator[tuple[str, Region, bool]]:
         replace(region, extents=(*extents, replace(last, start=last.end))),
         False,
     )
+    overshoot = replace(last, end=last.end + 1)
+    back = replace(last, start=last.end + 1, end=last.end)
+    yield (
+        "the last extent a byte too long, then one ending a byte before it starts",
+        replace(region, extents=(*extents[:-1], overshoot, back)),
+        False,
+    )
     yield (
         "the first extent starting at 1",
         replace(region, extents=(replace(first, start=1), *extents[1:])),
