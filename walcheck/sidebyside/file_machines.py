@@ -50,6 +50,7 @@ from reference.header import WAL_OFFSET, Header, read_header
 from reference.mv2 import grow_region
 from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory, MemoryStorage
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
+from walcheck.sidebyside.predicates import first_mutable
 
 NAME = "memory.mv2"
 # What FileStorage(create=True) and FileDirectory.create_temp give a new file.
@@ -64,6 +65,13 @@ LOCK_REFUSED = "{path} is locked by another process (wanted {wanted})"
 MAGIC_MISMATCH = ("InvalidHeader", "magic mismatch")
 # spec/semantics.md S3.11's refusal of a growth that does not grow.
 GROWTH_REFUSED = "new region size {new} must exceed the current {current}"
+
+
+def _frozen(result: object) -> None:
+    """R0's companion (S7): the caller layer's results are frozen values too."""
+    mutable = first_mutable(result)
+    if mutable is not None:
+        raise Divergence(f"R0: model.caller's result is not frozen: {mutable}")
 
 
 def _umask() -> int:
@@ -244,6 +252,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
         """S9.1: memvid's commit(), staged in both designs."""
         assert self.memory is not None and self.state is not None
         done = caller.staged_commit(self.state)
+        _frozen(done)
         self.state = done.state
         applied = self._call("commit", Memory.commit, done.error)
         self._applied("commit", applied, done.applied, staged=True)
@@ -321,6 +330,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
         assert self.state is not None
         self._close()
         recovery = caller.recover_at_open(self._closed_state())
+        _frozen(recovery)
         self.state = recovery.state
         renames = self._renames()
         self._open_applying(
@@ -350,6 +360,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
         assert self.state is not None
         self._close()
         done = caller.doctor(self._closed_state())
+        _frozen(done)
         self.state, refused = m.open_wal(done.state)
         self._open_applying(
             "the doctor",

@@ -64,7 +64,7 @@ from reference.storage import Directory, FileDirectory, Storage
 from reference.wal import ENTRY_HEADER_SIZE, SCAN_WINDOW_SIZE, place_entry
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation, Oracle
-from walcheck.sidebyside.predicates import check_the_checkers
+from walcheck.sidebyside.predicates import check_the_checkers, first_mutable
 from walcheck.sidebyside.scan_reads import ReadLog, reads_broken, record_ends, walks_disagree
 from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_for, render_step
 
@@ -728,6 +728,9 @@ class WalMachineBase(RuleBasedStateMachine):
             tuple(getattr(v, name) for name in IMPLEMENTATION_FIELDS),
         )
         stats = wal.stats()
+        mutable = first_mutable(stats)
+        if mutable is not None:
+            raise Divergence(f"S3.10: the reference's stats are not a frozen value: {mutable}")
         _agree(
             "stats",
             (stats.region_size, stats.pending_bytes, stats.appends_since_checkpoint, stats.sequence),
@@ -748,6 +751,9 @@ class WalMachineBase(RuleBasedStateMachine):
         disk = self.state.disk
         if not (disk.region.well_formed() and disk.durable_region.well_formed()):
             raise InvariantViolation("R0: the model's region is not tiled by non-empty extents in order")
+        mutable = first_mutable(self.state)
+        if mutable is not None:
+            raise InvariantViolation(f"R0: the model's state is not frozen: {mutable}")
         broken = violated(self.state) if fixed else []
         if broken:
             raise InvariantViolation(f"invariants {', '.join(broken)} broken")
@@ -822,7 +828,11 @@ class WalMachineBase(RuleBasedStateMachine):
             )
             scans.append(storage.reads)
             storage.reads = []
-            records = _records(reader.pending_records())
+            pending = reader.pending_records()
+            mutable = first_mutable(pending)
+            if mutable is not None:
+                raise Divergence(f"S3.9: the reference's records are not frozen values: {mutable}")
+            records = _records(pending)
             scans.append(storage.reads)
         except WalError as error:
             raise GuaranteeViolation("G5", f"{G5_reason}: {error}") from error

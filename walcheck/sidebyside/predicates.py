@@ -16,6 +16,7 @@ predicates under test.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ import blake3
 
 import model as m
 from model import placement
-from model.format import decode_entry
+from model.format import decode_entry, decode_entry_header
 from model.invariants import violated
 from model.region import Foreign, Region
 from model.wal import Volatile, WalError, scan, valid
@@ -351,6 +352,41 @@ def decoding_answers(sequence: int) -> Iterator[tuple[str, bytes, tuple[int, byt
     yield "a damaged payload", _entry(sequence, payload, damaged=True), None
 
 
+def first_mutable(value: object, *, seen: set[int] | None = None) -> str | None:
+    """R0's companion (S7): the model's values are frozen. Every dataclass
+    instance in ``value`` (followed through fields, tuples and lists; of a
+    tuple or list, its first three items, which are of one kind in the
+    model) must refuse an assignment to its first field, as a frozen
+    dataclass does. Returns the path to the first that accepts one, or None.
+    States share their parts (a region's extents, a record's bytes) and
+    ``walcheck explore`` keeps them in sets: a value that could change
+    under them would change every state that holds it."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return None
+    seen.add(id(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        if fields:
+            name = fields[0].name
+            try:
+                setattr(value, name, getattr(value, name))
+            except dataclasses.FrozenInstanceError:
+                pass
+            else:
+                return f"{type(value).__name__} (its {name} could be assigned)"
+        for field in fields:
+            found = first_mutable(getattr(value, field.name), seen=seen)
+            if found is not None:
+                return f"{type(value).__name__}.{field.name}: {found}"
+    elif isinstance(value, tuple | list):
+        for item in value[:3]:
+            found = first_mutable(item, seen=seen)
+            if found is not None:
+                return found
+    return None
+
+
 def region_answers(region: Region) -> Iterator[tuple[str, Region, bool]]:
     """R0 (S7): the region's map as it is, which tiles ``[0, size)``, and
     broken in each way ``well_formed`` must refuse: what is asked, the map,
@@ -396,6 +432,9 @@ def check_the_checkers(state: m.State) -> int:
             raise PredicateBlind(f"{question}: model.placement answers {answer}, S7.1 says {says}")
         checked += 1
     for how, raw, record in decoding_answers(wal.sequence):
+        mutable = first_mutable(decode_entry_header(raw[:_HEADER]))
+        if mutable is not None:
+            raise PredicateBlind(f"{how}: model.format.decode_entry_header's answer is not frozen: {mutable}")
         decoded = decode_entry(raw)
         if decoded != record:
             raise PredicateBlind(f"{how}: model.format.decode_entry answers {decoded}, F3.4 says {record}")

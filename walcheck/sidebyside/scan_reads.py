@@ -26,6 +26,7 @@ import model as m
 from reference import Design, Recovery, WalError, scan_region
 from reference.storage import Storage
 from reference.wal import general_walk, walk_region
+from walcheck.sidebyside.predicates import first_mutable
 
 # F2.1's entry header, written here rather than imported, as the machines' other numbers.
 _HEADER = 48
@@ -91,6 +92,8 @@ def walks_disagree(region: bytes, region_size: int, design: m.Design, checkpoint
             for walker in (walk_region, general_walk):
                 try:
                     found, walk = walker(region, Design(design.value), checkpoint, recovery, region_size)
+                    if first_mutable(found) is not None:
+                        return f"S2.1: the scan's records are not frozen values: {first_mutable(found)}"
                     walks.append(([dataclasses.astuple(record) for record in found], tuple(walk)))
                 except WalError as error:
                     walks.append((error.kind, error.reason, getattr(error, "offset", None)))
