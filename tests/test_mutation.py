@@ -177,6 +177,24 @@ def test_a_default_is_equivalent_only_when_its_parameter_is_never_read() -> None
     assert not default_of_an_unread_parameter(positional, (1, 11), (1, 12))
 
 
+def test_identity_made_equality_is_equivalent_only_against_a_plain_enum_member() -> None:
+    from walcheck.mutation.equivalents import enum_identity_made_equality
+
+    enum = "import enum\nclass Design(enum.Enum):\n    FIXED = 'fixed'\n"
+    source = "def f(d, x):\n    return d is Design.FIXED, x is None, type(x) is bytes\n"
+    is_eq, not_eq = "core/ReplaceComparisonOperator_Is_Eq", "core/ReplaceComparisonOperator_IsNot_NotEq"
+    member, none, kind = ((2, 13), (2, 15)), ((2, 32), (2, 34)), ((2, 51), (2, 53))
+    assert enum_identity_made_equality(source, *member, is_eq, [enum])
+    assert not enum_identity_made_equality(source, *member, not_eq, [enum])  # not this operator's
+    assert not enum_identity_made_equality(source, *member, is_eq, [])  # Design is no enum here
+    assert not enum_identity_made_equality(source, *none, is_eq, [enum])  # x == None: x may say so
+    assert enum_identity_made_equality(source, *kind, is_eq, [enum])
+    equal = enum + "    def __eq__(self, other: object) -> bool:\n        return True\n"
+    assert not enum_identity_made_equality(source, *member, is_eq, [equal])
+    negated = source.replace("d is Design", "d is not Design")
+    assert enum_identity_made_equality(negated, (2, 13), (2, 19), not_eq, [enum])
+
+
 def test_a_mutant_in_a_protocol_stub_is_equivalent_only_when_nothing_derives_from_it() -> None:
     from walcheck.mutation.equivalents import in_protocol_stub
 

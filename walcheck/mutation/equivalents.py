@@ -360,6 +360,75 @@ def default_of_an_unread_parameter(source: str, start: tuple[int, int], end: tup
     return False
 
 
+ENUM_REASON = (
+    "turns `is` into `==` (or `is not` into `!=`) where one side is a member of one of the "
+    "project's `enum.Enum` classes, none of which defines `__eq__`: an Enum member compares "
+    "equal only to itself (Enum's equality is identity, and the other side, a member, a "
+    "string or None, claims no equality of its own), so both answer alike on every value; "
+    "or where the left side is `type(x)` and the right a class's name: a type is equal to "
+    "itself alone"
+)
+
+_IDENTITY_TO_EQUALITY = {
+    "ReplaceComparisonOperator_Is_Eq": ast.Is,
+    "ReplaceComparisonOperator_IsNot_NotEq": ast.IsNot,
+}
+
+
+def _plain_enums(sources: Sequence[str]) -> set[str]:
+    """The project's classes deriving from Enum directly that define no ``__eq__``."""
+    names: set[str] = set()
+    for text in sources:
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and "Enum" in _base_names(node):
+                methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+                if "__eq__" not in methods:
+                    names.add(node.name)
+    return names
+
+
+def _names_a_member(node: ast.expr, enums: set[str]) -> bool:
+    """``Design.FIXED`` or ``m.Design.FIXED``: an attribute of a name or an attribute naming an enum."""
+    if not isinstance(node, ast.Attribute):
+        return False
+    owner = node.value
+    return (isinstance(owner, ast.Name) and owner.id in enums) or (
+        isinstance(owner, ast.Attribute) and owner.attr in enums
+    )
+
+
+def enum_identity_made_equality(
+    source: str, start: tuple[int, int], end: tuple[int, int], operator: str, others: Sequence[str] = ()
+) -> bool:
+    """Whether a mutant by ``operator`` turns the identity test of a
+    comparison spanning ``start``..``end`` into equality, where one side
+    names a member of a plain Enum of the project (ENUM_REASON)."""
+    wanted = _IDENTITY_TO_EQUALITY.get(operator.removeprefix("core/"))
+    if wanted is None:
+        return False
+    enums = _plain_enums([source, *others])
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1 or not isinstance(node.ops[0], wanted):
+            continue
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        if not ((node.lineno, node.col_offset) <= start and end <= (node.end_lineno, node.end_col_offset)):
+            continue
+        if _names_a_member(node.left, enums) or _names_a_member(node.comparators[0], enums):
+            return True
+        if _is_type_call(node.left) and isinstance(node.comparators[0], ast.Name):
+            return True  # type(x) is bytes: a type is equal to itself alone
+    return False
+
+
+def _is_type_call(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "type"
+        and len(node.args) == 1
+    )
+
+
 def structural_reason(
     source: str, start: tuple[int, int], end: tuple[int, int], operator: str, others: Sequence[str]
 ) -> str | None:
@@ -376,4 +445,6 @@ def structural_reason(
         return SLOTS_REASON
     if default_of_an_unread_parameter(source, start, end):
         return UNREAD_DEFAULT_REASON
+    if enum_identity_made_equality(source, start, end, operator, others):
+        return ENUM_REASON
     return None
