@@ -58,7 +58,7 @@ from reference import (
 )
 from reference.caller import Memory, apply_nothing
 from reference.caller import doctor as reference_doctor
-from reference.header import WAL_OFFSET
+from reference.header import WAL_OFFSET, encode_header
 from reference.mv2 import COPY_CHUNK, REASONS_THAT_GROW
 from reference.storage import Directory, FileDirectory, Storage
 from reference.wal import ENTRY_HEADER_SIZE, SCAN_WINDOW_SIZE, place_entry
@@ -86,6 +86,8 @@ _LEGACY_LOCK_START, _LEGACY_LOCK_END = 80, 140
 # every example stays the one it was): cuts in a header, at its end, in a
 # payload, and windows of many entries. memvid's 64 KiB regions get 4,096
 # bytes (65,536 % 7 == 2): payloads of up to 40,000 bytes still span windows.
+# spec/format.md F1: memvid's header is 4096 bytes, spelled out here.
+MV2_HEADER_BYTES = 4096
 SCAN_WINDOWS = (1, 47, 4096, 48, 49, 100, 257)
 # The chunks of a growth's copy and zeros (reference.mv2.grow_region, S3.11's
 # knob): the default, or less than the bytes after the region (S9.12's 256),
@@ -686,6 +688,9 @@ class WalMachineBase(RuleBasedStateMachine):
         self.counters["steps"] += 1
         state = self.state
         disk_header = read_header(self.storage, clear_legacy_lock=False)
+        encoded = len(encode_header(disk_header))
+        if encoded != MV2_HEADER_BYTES:
+            raise Divergence(f"F1: the header encodes to {encoded} bytes, not {MV2_HEADER_BYTES}")
         _agree(
             "header on disk",
             (disk_header.wal_size, disk_header.wal_checkpoint_pos, disk_header.wal_sequence),
