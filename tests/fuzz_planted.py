@@ -1,19 +1,20 @@
 """A planted bug for the campaign tests (tests/test_campaigns.py): a reference
-whose storage garbles the last byte of every non-zero write of 100 bytes or more, so
-the side-by-side machine reports a divergence once an append writes a large
-entry. Not a test module: the campaign's worker processes import it by name."""
+whose storage garbles the last byte of every non-zero write of 100 bytes or more
+(but the machine's own bytes after the region, its canary, S9.12), so the
+side-by-side machine reports a divergence once an append writes a large entry.
+Not a test module: the campaign's worker processes import it by name."""
 
 from __future__ import annotations
 
 import model as m
 from reference import FileStorage
 from reference.storage import Storage
-from walcheck.sidebyside.machines import build_machine, small_region_config
+from walcheck.sidebyside.machines import CANARY, build_machine, small_region_config
 
 
 class GarblingStorage(FileStorage):
     def write_at(self, offset: int, data: bytes) -> None:
-        if len(data) >= 100 and any(data):
+        if len(data) >= 100 and any(data) and data != CANARY:
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         super().write_at(offset, data)
 
