@@ -165,8 +165,7 @@ class Volatile:
 
 # The fields of Volatile an implementation's open WAL has too, as the
 # side-by-side machines compare them (recovery and synced_below_head are how
-# the model decides, not fields memvid has); and those a driver answers the
-# ``state`` request with (spec/porting.md).
+# the model decides, not fields memvid has).
 IMPLEMENTATION_FIELDS = (
     "region_size",
     "write_head",
@@ -178,7 +177,6 @@ IMPLEMENTATION_FIELDS = (
     "read_only",
     "skip_sync",
 )
-DRIVER_STATE_FIELDS = IMPLEMENTATION_FIELDS[1:7]
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,7 +157,8 @@ class Driver:
 
     def state(self, request: dict[str, Any]) -> Answer:
         # Deliberately its own list of spec/porting.md's state fields, not
-        # model.wal.DRIVER_STATE_FIELDS: the reference may not import the model.
+        # walcheck.conformance.transcript.DRIVER_STATE_FIELDS: the reference imports
+        # neither the model nor walcheck.
         wal = self._wal()
         return {
             "write_head": wal.write_head,

@@ -27,7 +27,6 @@ from typing import Any
 import model as m
 from model import caller
 from model.crash import count_power_loss_regions, power_loss_regions
-from model.wal import DRIVER_STATE_FIELDS
 
 # Every kind of step, by name: the same list as vectors.py's, deliberately (one
 # turns each kind into requests, the other writes scenarios of each kind).
@@ -38,6 +37,17 @@ REGION_OFFSET = m.WAL_OFFSET
 PREFIX_BYTE = 0xA5
 SUFFIX_BYTE = 0x5A
 SUFFIX_SIZE = 64
+# The fields a driver answers the ``state`` request with (spec/porting.md P1),
+# in protocol order. The protocol's own list, not a slice of the model's
+# fields: reordering model.wal.Volatile must not change the protocol.
+DRIVER_STATE_FIELDS = (
+    "write_head",
+    "checkpoint_head",
+    "pending_bytes",
+    "sequence",
+    "checkpoint_sequence",
+    "appends_since_checkpoint",
+)
 IMAGES_CONSIDERED = 64  # a crash step picks one of the first 64 power-loss images
 
 Json = dict[str, Any]
