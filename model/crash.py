@@ -65,3 +65,16 @@ def power_loss_regions(disk: Disk, region_offset: int = WAL_OFFSET) -> Iterator[
                 start, end = _sector_span(sector, size, region_offset)
                 image = image.copy_from(after[version], start, end)
         yield image
+
+
+def single_sector_regions(disk: Disk, region_offset: int = WAL_OFFSET) -> Iterator[Region]:
+    """The power-loss regions in which exactly one touched sector holds a
+    version other than its durable one: one per (sector, later version), in
+    sector order. Linear in the unsynced writes where ``power_loss_regions``
+    is a product, so a check can ask for every one of them on any disk."""
+    after, touched = _versions(disk, region_offset)
+    size = disk.durable_region.size
+    for sector in sorted(touched):
+        start, end = _sector_span(sector, size, region_offset)
+        for version in touched[sector][1:]:
+            yield disk.durable_region.copy_from(after[version], start, end)

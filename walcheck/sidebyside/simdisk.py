@@ -349,6 +349,17 @@ class SimulatedDisk:
         for index in chosen:
             yield image(_mixed_radix(index, radices))
 
+    def single_sector_images(self) -> Iterator[bytes]:
+        """The power-loss images in which exactly one touched sector holds a
+        version other than its durable one: one per (sector, later version),
+        in sector order (model/crash.py's single_sector_regions, on bytes)."""
+        versions = self._sector_versions()
+        base = self._durable.ljust(len(self._view), b"\0")
+        for sector in sorted(versions):
+            start = sector * SECTOR_SIZE
+            for content in versions[sector][1:]:
+                yield base[:start] + content + base[start + len(content) :]
+
     def count_torn_images(self) -> int:
         """How many images ``torn_images`` enumerates: 4 per sector of the last write."""
         if not self._unsynced:
