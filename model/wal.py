@@ -319,8 +319,10 @@ def proven_durable(region: Region, position: int, previous: int | None, checkpoi
 
 def scan(
     region: Region,
-    design: Design = Design.ORIGINAL,
-    checkpoint_sequence: int = 0,
+    # No defaults: every caller names its design and checkpoint (a default was
+    # a value the model's callers never used, only tests/test_format.py).
+    design: Design,
+    checkpoint_sequence: int,
     recovery: Recovery | None = None,
     file_end: int | None = None,
 ) -> tuple[list[ScannedRecord], int] | WalError:

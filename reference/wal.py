@@ -593,9 +593,10 @@ class EmbeddedWal:
             if isinstance(where, str):
                 raise CheckpointFailed(where)
             placed, end = where, where + entry_size
-            zeros, _ = sentinel_writes(True, end, pending + entry_size, region_size)
-            # FIXED's sentinel is one write at most, at ``end`` (S3.14, D1).
-            sentinel = _SENTINEL[: zeros[0][1]] if zeros else b""
+            # FIXED's sentinel (S3.14, D1): place_entry leaves room for a whole
+            # one after the entry, or none at all (the entry ends at the
+            # region's end with every byte pending), never 1..47 bytes.
+            sentinel = _SENTINEL if end < region_size else b""
         self._write_head = placed
         # DIVERGENCE D6: FIXED marks the record when every byte before it is
         # durable (it goes at the write head, or at 0 after a wrap).

@@ -310,7 +310,7 @@ def test_f4_stale_bytes_after_the_wrap_are_never_read() -> None:
     with pytest.raises(r.WalCorruption) as caught:
         r.scan_region(without_sentinel)
     assert (caught.value.offset, caught.value.reason) == (88, "wal record length invalid")
-    scanned = m.scan(m.Region.from_bytes(without_sentinel))
+    scanned = m.scan(m.Region.from_bytes(without_sentinel), m.Design.ORIGINAL, 0)
     assert scanned == m.WalError(m.ErrorKind.WAL_CORRUPTION, "wal record length invalid", 88)
 
 
@@ -437,7 +437,7 @@ def test_f2_scan_of_one_entry(sequence: int, payload: bytes, reserved: bytes) ->
         ref_outcome = ([(s.sequence, s.payload) for s in found], end)
     except r.WalCorruption as error:
         ref_outcome = (error.offset, error.reason)
-    scanned = m.scan(m.Region.from_bytes(region))
+    scanned = m.scan(m.Region.from_bytes(region), m.Design.ORIGINAL, 0)
     model_outcome: object
     if isinstance(scanned, m.WalError):
         model_outcome = (scanned.offset, scanned.reason)
@@ -563,7 +563,7 @@ def _scan_outcomes(region: bytes) -> Iterator[tuple[str, object]]:
         yield "reference", ([(s.position, s.sequence, s.payload) for s in found], end)
     except r.WalCorruption as error:
         yield "reference", (error.offset, error.reason)
-    scanned = m.scan(m.Region.from_bytes(region))
+    scanned = m.scan(m.Region.from_bytes(region), m.Design.ORIGINAL, 0)
     if isinstance(scanned, m.WalError):
         yield "model", (scanned.offset, scanned.reason)
     else:
@@ -1086,7 +1086,7 @@ def test_real_file_scan(path: Path, design: r.Design, tmp_path: Path) -> None:
     assert end == write_head
     assert all(region[s.position + 12 : s.position + 16] == bytes(4) for s in found)
     assert region[end:] == bytes(len(region) - end)
-    scanned = m.scan(m.Region.from_bytes(region))
+    scanned = m.scan(m.Region.from_bytes(region), m.Design.ORIGINAL, 0)
     assert not isinstance(scanned, m.WalError)
     model_found, model_end = scanned
     assert model_end == end

@@ -230,7 +230,9 @@ class MemoryFilesBase(RuleBasedStateMachine):
             # memvid grows to WAL_SIZE_LIMIT; the machine's files stay small.
             assume(new_size <= GROWTH_LIMIT)
             if self.design is m.Design.FIXED:
-                self.state = caller.grow(self.state, new_size).state
+                growth = caller.grow(self.state, new_size)
+                _frozen(growth)
+                self.state = growth.state
             else:
                 # ORIGINAL grows in place, and the grown region may not open (D1's
                 # stray bytes): memvid's put fails there, and its handle with it.
@@ -299,7 +301,9 @@ class MemoryFilesBase(RuleBasedStateMachine):
             while new_size < pre_size:
                 new_size *= 2
             if self.design is m.Design.FIXED:
-                self.state = caller.grow(self.state, new_size).state
+                growth = caller.grow(self.state, new_size)
+                _frozen(growth)
+                self.state = growth.state
             else:
                 # As put's growth: ORIGINAL's grown region may not open (D1), and the call fails.
                 self.state, reopen_refused = m.grow_region(self.state, new_size)

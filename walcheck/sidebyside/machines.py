@@ -334,7 +334,9 @@ class WalMachineBase(RuleBasedStateMachine):
         assert self.storage is not None
         self.header = read_header(self.storage)
         opener = EmbeddedWal.open_read_only if read_only else EmbeddedWal.open
-        return opener(self.storage, self.header, design=self.ref_design)
+        # By name: storage and header may be passed either way (the README's
+        # examples pass them by position, as the other callers do).
+        return opener(storage=self.storage, header=self.header, design=self.ref_design)
 
     def _open(self, *, read_only: bool) -> None:
         assert self.state is not None

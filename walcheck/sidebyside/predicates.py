@@ -41,6 +41,9 @@ _SEQUENCE_MAX = 2**64 - 1
 _U64_MAX = 2**64 - 1
 _MARK = b"SYNC"
 _SENTINEL = bytes(_HEADER)
+# F3.4's reasons, as memvid words them (spelled out here, not taken from the model).
+_LENGTH = "wal record length invalid"
+_CHECKSUM = "wal record checksum mismatch"
 
 
 class PredicateBlind(AssertionError):
@@ -144,6 +147,35 @@ def _broken_contents(state: m.State, wal: Volatile) -> Iterator[Broken]:
             ("I9", "I10"),
             False,
         )
+    # Sizes are compared by value: an empty log whose header, region and
+    # volatile state each hold 1024 as a separate int object (above CPython's
+    # small-int cache, so an identity test would tell them apart) breaks nothing.
+    header_size, region_size, volatile_size = int("1024"), int("1024"), int("1024")
+    apart = replace(
+        state,
+        disk=replace(
+            state.disk,
+            header=replace(state.disk.header, wal_size=header_size),
+            region=Region.zeroed(region_size),
+            durable_region=Region.zeroed(region_size),
+            unsynced=(),
+        ),
+    )
+    yield Broken(
+        "an empty log of 1024 bytes whose three sizes are equal ints, not one object",
+        _with_wal(
+            apart,
+            wal,
+            region_size=volatile_size,
+            write_head=0,
+            pending_bytes=0,
+            checkpoint_head=0,
+            sequence=cp,
+            appends_since_checkpoint=0,
+        ),
+        (),
+        True,
+    )
     if size >= 2 * 49 and cp + 2 <= _SEQUENCE_MAX:
         # R7: a damaged first entry that a later marked pending record proves durable.
         data = _entry(cp + 1, b"d", damaged=True) + _entry(cp + 2, b"p", marked=True)
@@ -292,6 +324,37 @@ def _reference_scan(data: bytes, cp: int) -> tuple[tuple[int, ...], int, int | N
     return tuple(s.sequence for s in found), end, None
 
 
+def original_scan_answers() -> Iterator[tuple[str, object, object, object]]:
+    """F3.4 on ORIGINAL, which tolerates nothing: an entry header memvid
+    refuses where a sentinel would end the log, and the sentinel itself, in
+    a region of 256 bytes: (what, the model's scan, the reference's, what
+    F3.4 says), each scan as (sequences, end) or ("corruption", offset,
+    reason). No machine writes these headers; a media fault could."""
+    cases = (
+        ("a sentinel (sequence 0, length 0)", _SENTINEL, ((), 0)),
+        (
+            "a zero-length entry with a sequence",
+            struct.pack("<QI", 1, 0) + bytes(36),
+            ("corruption", 0, _LENGTH),
+        ),
+        ("sequence 0 with a length", struct.pack("<QI", 0, 1) + bytes(36), ("corruption", 0, _CHECKSUM)),
+    )
+    for how, prefix, says in cases:
+        data = prefix + bytes(256 - len(prefix))
+        model_scanned = scan(Region.from_bytes(data), m.Design.ORIGINAL, 0)
+        if isinstance(model_scanned, WalError):
+            model_answer: object = ("corruption", model_scanned.offset, model_scanned.reason)
+        else:
+            model_answer = (tuple(s.record.sequence for s in model_scanned[0]), model_scanned[1])
+        try:
+            found, end = scan_region(data, RefDesign.ORIGINAL, 0)
+        except WalCorruption as error:
+            reference_answer: object = ("corruption", error.offset, error.reason)
+        else:
+            reference_answer = (tuple(s.sequence for s in found), end)
+        yield how, model_answer, reference_answer, says
+
+
 def placement_answers(size: int) -> Iterator[tuple[str, bool, bool]]:
     """The contracts' placement predicates (model/placement.py: G6, G1, D1 and
     the heads' shape as the contracts state them) asked at a region of
@@ -419,6 +482,36 @@ def region_answers(region: Region) -> Iterator[tuple[str, Region, bool]]:
         yield "the first extent left out", replace(region, extents=extents[1:]), False
 
 
+def _patterned(size: int) -> bytes:
+    return bytes((3 + 7 * index) & 0xFF for index in range(size))
+
+
+def region_operation_answers(region: Region) -> Iterator[tuple[str, bytes, bytes]]:
+    """R0 (S7): the region map's operations commute with its bytes. Copies
+    of sector-sized windows from a later version of the region whose extents
+    start inside their sources (a write at 3 splits a whole-region extent, so
+    the part after it starts at its source's offset 6), as model/crash.py
+    takes a sector from a later version: what is asked, the map's answer,
+    the answer on bytes."""
+    size = region.size
+    if size < 8:
+        return
+    mine = region.to_bytes()
+    later = Region.from_bytes(_patterned(size)).write(3, Foreign(b"\x01\x02\x03"), 0, 3)
+    later_bytes = later.to_bytes()
+    yield "a later version's bytes", later_bytes, _patterned(3) + b"\x01\x02\x03" + _patterned(size)[6:]
+    windows = {(0, size), (1, size - 1), (size // 2, size), (0, min(size, 512))}
+    windows |= {(start, min(size, start + 512)) for start in range(512, size, 512)}
+    for start, end in sorted(windows):
+        copied = region.copy_from(later, start, end).to_bytes()
+        yield (
+            f"[{start}, {end}) copied from a later version",
+            copied,
+            mine[:start] + later_bytes[start:end] + mine[end:],
+        )
+        yield f"[{start}, {end}) read", region.read(start, end - start), mine[start:end]
+
+
 def check_the_checkers(state: m.State) -> int:
     """S7.1 on a FIXED state that keeps S7: every broken state is named
     exactly, every broken scan rejected by both sides alike. Returns how many
@@ -446,6 +539,19 @@ def check_the_checkers(state: m.State) -> int:
     for how, region_map, holds in region_answers(state.disk.region):
         if region_map.well_formed() is not holds:
             raise PredicateBlind(f"{how}: Region.well_formed is {not holds}, R0 says {holds}")
+        checked += 1
+    for how, model_scan, reference_scan, f3_4_says in original_scan_answers():
+        if model_scan != f3_4_says or reference_scan != f3_4_says:
+            raise PredicateBlind(
+                f"{how}: ORIGINAL's scan answers {model_scan} (model), {reference_scan} (reference);"
+                f" F3.4 says {f3_4_says}"
+            )
+        checked += 1
+    for how, from_map, from_bytes in region_operation_answers(state.disk.region):
+        if from_map != from_bytes:
+            raise PredicateBlind(
+                f"{how}: the region map answers {from_map[:64]!r}..., its bytes say {from_bytes[:64]!r}..."
+            )
         checked += 1
     for broken in broken_states(state):
         named = tuple(violated(broken.state))
