@@ -31,8 +31,7 @@ WAL_CHECKPOINT_PERIOD = 1000
 # durable. memvid writes zeros there and never reads the field; any value but
 # this one (zeros, damage) makes no claim. Four letters rather than one bit, so
 # that no single flipped bit turns memvid's zeros into a claim.
-SYNCED_BEFORE_MARK = b"SYNC"
-assert len(SYNCED_BEFORE_MARK) == RESERVED_SIZE
+SYNCED_BEFORE_MARK = b"SYNC"  # RESERVED_SIZE bytes (tests/test_format.py holds it)
 
 
 @dataclass(frozen=True, slots=True)

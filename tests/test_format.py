@@ -1115,3 +1115,10 @@ def test_real_file_table_is_in_the_doc() -> None:
         rows = [line for line in doc.splitlines() if line.startswith(f"| {name}")]
         assert len(rows) == 1, name
         assert [cell.strip() for cell in rows[0].split("|")[2:5]] == [str(wal_size), str(end), str(count)]
+
+
+def test_the_mark_fills_the_reserved_bytes() -> None:
+    """F2.1: the R7 mark is exactly the entry header's 4 reserved bytes."""
+    from model.format import RESERVED_SIZE, SYNCED_BEFORE_MARK
+
+    assert (len(SYNCED_BEFORE_MARK), RESERVED_SIZE) == (4, 4)

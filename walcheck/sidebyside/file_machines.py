@@ -57,6 +57,8 @@ NAME = "memory.mv2"
 CREATED_MODE = 0o644
 # The largest region the machine grows to.
 GROWTH_LIMIT = 8192
+# A stand-in for memvid's table of contents, which follows the frames.
+TABLE_OF_CONTENTS = bytes([0x7E]) * 64
 # spec/format.md F2.1: an entry's length field, and its payload after the 48-byte header.
 LENGTH_FIELD = slice(8, 12)
 # spec/locking.md L1's refusals, spelled out here rather than taken from reference/storage.py.
@@ -433,6 +435,16 @@ class MemoryFilesBase(RuleBasedStateMachine):
             storage.sync()
         self.twin_directory.files[self.twin_directory.PATH].write_at(offset, data)
 
+    @precondition(lambda self: self.memory is not None)
+    @rule()
+    def a_table_of_contents_after_the_frames(self) -> None:
+        """memvid writes its table of contents after the frames, at
+        ``footer_offset`` (S9.8); the reference writes none. Bytes there are not
+        the store's: the next commit's checksum covers the store alone, from its
+        start to ``footer_offset``, and its frames overwrite them."""
+        assert self.memory is not None
+        self._damage(self.memory.header.footer_offset, TABLE_OF_CONTENTS)
+
     @precondition(lambda self: self.memory is not None and self.applied)
     @rule(pick=st.integers(0, 2**16))
     def commit_over_a_damaged_store(self, pick: int) -> None:
@@ -636,6 +648,13 @@ class MemoryFilesBase(RuleBasedStateMachine):
                 "caller header",
                 (mine.wal_size, mine.wal_checkpoint_pos, mine.wal_sequence),
                 (theirs.wal_size, theirs.wal_checkpoint_pos, theirs.wal_sequence),
+            )
+            # The store's fields change only at a commit, which writes them: in
+            # memory as on disk, byte for byte (F1: a 32-byte checksum).
+            _agree(
+                "the memory's frame-store fields (S9.8)",
+                (mine.footer_offset, mine.toc_checksum),
+                (header.footer_offset, header.toc_checksum),
             )
         _agree("the frame store (S9.8)", frames, self.applied)
         if self.memory is not None:

@@ -74,6 +74,9 @@ from walcheck.trace import Append, Commit, Flush, Put, SkipSync, Step, payload_f
 # rather than imported from model/caller.py, whose crash images of a growth that
 # loses its zeros must show them.
 CANARY = bytes([0xA5]) * 256
+# spec/semantics.md S3.1: the region memvid gives a new file (WAL_SIZE_TINY),
+# spelled here rather than imported, so that the reference's default is checked.
+MEMVID_NEW_FILE_REGION = 64 * 1024
 
 
 # F1.2's numbers, written here rather than imported from reference/header.py, so that
@@ -276,7 +279,12 @@ class WalMachineBase(RuleBasedStateMachine):
         self.scan_window = SCAN_WINDOWS[region_size % len(SCAN_WINDOWS)]
         self.copy_chunk = COPY_CHUNKS[region_size % len(COPY_CHUNKS)]
         self.storage = self._new_storage()
-        self.header = create_mv2(self.storage, region_size, wal_sequence=initial_sequence)
+        if (region_size, initial_sequence) == (MEMVID_NEW_FILE_REGION, 0):
+            # memvid's own new file: the reference's defaults, which must be
+            # memvid's (S3.1), while the model is told the size spec/ names.
+            self.header = create_mv2(self.storage)
+        else:
+            self.header = create_mv2(self.storage, region_size, wal_sequence=initial_sequence)
         self.storage.write_at(WAL_OFFSET + region_size, CANARY)
         self.storage.sync()
         self.state = m.initial_state(self.design, region_size, wal_sequence=initial_sequence)
@@ -931,7 +939,7 @@ def memvid_sizes_config(design: m.Design, name: str) -> MachineConfig:
     return MachineConfig(
         name=name,
         design=design,
-        region_sizes=st.just(64 * 1024),
+        region_sizes=st.just(MEMVID_NEW_FILE_REGION),
         initial_sequences=st.just(0),
         payloads=st.builds(payload_for, st.integers(0, 2**16 - 1), sizes),
         growth_limit=1024 * 1024,
