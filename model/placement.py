@@ -120,7 +120,7 @@ def fixed_sentinel_writes(
     post: __return__[1] == write_head
     post: region_size - write_head < 48 or pending_bytes == region_size or __return__[0] == ((write_head, 48),)
     """
-    if pending_bytes >= region_size:
+    if pending_bytes >= region_size:  # FIXED, all pending: the write head is at the end
         return (), write_head
     remaining = region_size - write_head
     if remaining < ENTRY_HEADER_SIZE:

@@ -313,6 +313,9 @@ def _model_scan(data: bytes, cp: int) -> tuple[tuple[int, ...], int, int | None]
     if isinstance(scanned, WalError):
         return (), 0, scanned.offset
     found, end = scanned
+    mutable = first_mutable(found)
+    if mutable is not None:
+        raise PredicateBlind(f"S2.1: model.wal.scan's records are not frozen values: {mutable}")
     return tuple(s.record.sequence for s in found), end, None
 
 
