@@ -466,9 +466,8 @@ class EmbeddedWal:
         self._storage = storage
         self._region_offset = region_offset
         self._region_size = region_size
-        self._write_head = 0
+        self._write_head = self._pending_bytes = 0  # both set by the open's scan, before any read
         self._checkpoint_head = checkpoint_head
-        self._pending_bytes = 0
         self._sequence = checkpoint_sequence
         self._checkpoint_sequence = checkpoint_sequence
         self._appends_since_checkpoint = 0

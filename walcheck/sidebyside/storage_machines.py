@@ -516,7 +516,11 @@ class StatefulStorage(RuleBasedStateMachine):
 # -- the directory ---------------------------------------------------------------------
 
 NAME = "memory.mv2"
-RACES = ("none", "rename once", "rename always", "remove once")
+# "rename an older once": the file renamed over the path was made before the
+# path's own (a lower inode), so only an exact comparison of (device, inode)
+# tells the two apart.
+RACES = ("none", "rename once", "rename always", "remove once", "rename an older once")
+SPARES = 3
 
 
 @contextmanager
@@ -528,7 +532,8 @@ def _flock_seam(race: str, path: Path, replacement: Callable[[], Path]) -> Itera
 
     def take_flock(fd: int, where: Path, *, read_only: bool) -> None:
         calls.append(fd)
-        if race == "rename always" or (race == "rename once" and len(calls) == 1):
+        renames_once = race in ("rename once", "rename an older once")
+        if race == "rename always" or (renames_once and len(calls) == 1):
             os.rename(replacement(), path)
         elif race == "remove once" and len(calls) == 1:
             path.unlink()
@@ -572,10 +577,13 @@ class StatefulDirectory(RuleBasedStateMachine):
         self.names: dict[str, bytes] = {}  # the model: every name in the directory
         self.temps: dict[str, FileStorage] = {}
         self.made = 0
+        self.spares: list[Path] = []
 
     @initialize(lock=st.booleans())
     def start(self, lock: bool) -> None:
         self.directory = FileDirectory(self.path, lock=lock)
+        # Made before the path's file, for "rename an older once".
+        self.spares = [self._new_file("older") for _ in range(SPARES)]
 
     def teardown(self) -> None:
         for storage in self.temps.values():
@@ -589,6 +597,11 @@ class StatefulDirectory(RuleBasedStateMachine):
         path.write_bytes(f"{prefix} {self.made}".encode())
         self.names[path.name] = path.read_bytes()
         return path
+
+    def _older_replacement(self) -> Path:
+        made = self.spares.pop() if self.spares else self._new_file("other")
+        self.names[NAME] = self.names.pop(made.name)
+        return made
 
     def _replacement(self) -> Path:
         made = self._new_file("other")
@@ -622,7 +635,8 @@ class StatefulDirectory(RuleBasedStateMachine):
         before = _open_descriptors()
         raised: Exception | None = None
         opened: FileStorage | None = None
-        with _flock_seam(race, self.path, self._replacement) as calls:
+        replacement = self._older_replacement if race == "rename an older once" else self._replacement
+        with _flock_seam(race, self.path, replacement) as calls:
             try:
                 opened = directory.open_path(create=create, lock=lock, follow_renames=follow)
             except (OSError, LockError) as error:
@@ -638,7 +652,7 @@ class StatefulDirectory(RuleBasedStateMachine):
             want_calls, want_error, want_bytes = int(locks), None, first
         elif not follow:
             want_calls, want_error, want_bytes = 1, None, first  # the first file opened, locked
-        elif race == "rename once":
+        elif race in ("rename once", "rename an older once"):
             want_calls, want_error, want_bytes = 2, None, self.names[NAME]
         elif race == "rename always":
             want_calls, want_error, want_bytes = OPEN_ATTEMPTS, ("LockError", None), None
