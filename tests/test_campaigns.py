@@ -123,6 +123,6 @@ def test_hypofuzz_runs_the_fixed_machines(tmp_path: Path) -> None:
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
-    assert "using 1 process to fuzz 3 tests" in output, output
+    assert "using 1 process to fuzz 4 tests" in output, output
     # HypoFuzz keeps its corpus of the examples it ran in the database.
     assert sum(1 for path in examples.rglob("*") if path.is_file()) > 0, output
