@@ -423,18 +423,14 @@ class CrashMachineBase(WalMachineBase):
         one_sector_disk = [image[WAL_OFFSET : WAL_OFFSET + size] for image in disk.single_sector_images()]
         one_sector_model = [region.to_bytes() for region in single_sector_regions(self.state.disk)]
         if one_sector_disk != one_sector_model:
-            differ = (
-                next(
-                    index
-                    for index, (a, b) in enumerate(zip(one_sector_disk, one_sector_model, strict=False))
-                    if a != b
-                )
-                if len(one_sector_disk) == len(one_sector_model)
-                else None
-            )
+            differ = [
+                i
+                for i, pair in enumerate(zip(one_sector_disk, one_sector_model, strict=False))
+                if pair[0] != pair[1]
+            ]
             raise Divergence(
                 f"power-loss images with one sector not durable: the disk has {len(one_sector_disk)},"
-                f" the model {len(one_sector_model)}; first to differ: {differ}"
+                f" the model {len(one_sector_model)}; the first to differ: {differ[:1] or 'none shared'}"
             )
         self.counters["power-loss sector versions predicted by the model"] += len(one_sector_model)
         if disk.count_power_loss_images() > IMAGES_PER_CRASH:
