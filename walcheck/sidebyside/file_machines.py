@@ -57,6 +57,11 @@ NAME = "memory.mv2"
 CREATED_MODE = 0o644
 # The largest region the machine grows to.
 GROWTH_LIMIT = 8192
+# a_growth_under_a_store_longer_than_the_file_before_it's puts, and at most
+# how many it commits: from a region of 4096 bytes (its largest), the store
+# passes the 8,192 bytes before its start after 8.
+STORE_PAYLOAD = 1000
+STORE_ROUNDS = 12
 # A stand-in for memvid's table of contents, which follows the frames.
 TABLE_OF_CONTENTS = bytes([0x7E]) * 64
 # spec/format.md F2.1: an entry's length field, and its payload after the 48-byte header.
@@ -450,6 +455,38 @@ class MemoryFilesBase(RuleBasedStateMachine):
         start to ``footer_offset``, and its frames overwrite them."""
         assert self.memory is not None
         self._damage(self.memory.header.footer_offset, TABLE_OF_CONTENTS)
+
+    @precondition(
+        lambda self: (
+            self.memory is not None
+            and self.state is not None
+            and self.state.disk.header.wal_size <= GROWTH_LIMIT // 2
+        )
+    )
+    @rule()
+    def a_growth_under_a_store_longer_than_the_file_before_it(self) -> None:
+        """S9.4 with more bytes after the region than before its end: puts of
+        ``STORE_PAYLOAD`` bytes, each committed, until the frame store is longer
+        than the header and the region together, then a put one byte too long
+        for the region, so that the growth moves the whole store (ORIGINAL's in
+        place, reference/mv2.py's copy from the back, in one chunk here; FIXED's
+        copy beside, cut where the store starts). Files this long are the
+        ones where a copy's length taken from the wrong end, or a cut made
+        twice, loses frames; the invariants read the store after each call."""
+        for _ in range(STORE_ROUNDS):
+            if self.memory is None:
+                return  # a put or commit of ORIGINAL closed it (D1)
+            header = self.memory.header
+            start = header.wal_offset + header.wal_size
+            if header.footer_offset - start > start:
+                break
+            self.put(bytes([0x5B]) * STORE_PAYLOAD)
+            if self.memory is not None:
+                self.commit()
+        else:
+            return  # a commit was refused (an ORIGINAL defect): no store this long
+        if self.memory is not None and self.state is not None:
+            self.put(bytes([0x5C]) * (self.state.disk.header.wal_size - m.ENTRY_HEADER_SIZE + 1))
 
     @precondition(lambda self: self.memory is not None and self.applied)
     @rule(pick=st.integers(0, 2**16))
