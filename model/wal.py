@@ -532,7 +532,8 @@ def should_checkpoint(state: State) -> bool:
     post: __return__ or state.wal.read_only or state.wal.appends_since_checkpoint < WAL_CHECKPOINT_PERIOD
     """
     wal = _open(state)
-    if wal.read_only or wal.region_size == 0:
+    # memvid also returns false for a region of size 0, which valid() rules out.
+    if wal.read_only:
         return False
     occupancy = wal.pending_bytes / wal.region_size
     return occupancy >= WAL_CHECKPOINT_THRESHOLD or wal.appends_since_checkpoint >= WAL_CHECKPOINT_PERIOD
@@ -603,8 +604,9 @@ def records_after(state: State, sequence: int) -> Outcome[list[Record]]:
         sequence=last_sequence,
         pending_bytes=_pending_bytes(found, wal.checkpoint_sequence),
         write_head=write_head,
-        # R7: a head moved forward would have unsynced bytes below it (I6 keeps it in place).
-        synced_below_head=wal.synced_below_head and write_head <= wal.write_head,
+        # R7: a head moved, forward or back, has another writer's bytes below it
+        # (one WAL alone keeps it in place, I6), synced or not.
+        synced_below_head=wal.synced_below_head and write_head == wal.write_head,
     )
     state = replace(state, wal=wal)
     if not wal.read_only:

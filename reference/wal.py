@@ -639,7 +639,9 @@ class EmbeddedWal:
     # -- S3.7 ---------------------------------------------------------------
 
     def should_checkpoint(self) -> bool:
-        if self._read_only or self._region_size == 0:
+        # memvid also returns false for a region of size 0; no WAL here has one:
+        # the open refuses it (S3.2), and that is the only way to a WAL.
+        if self._read_only:
             return False
         occupancy = self._pending_bytes / self._region_size
         return (
@@ -676,8 +678,10 @@ class EmbeddedWal:
                 self._sequence, next_head = self._checkpoint_sequence, 0  # R4, as in open
         self._pending_bytes = walk.pending_bytes
         head = self._head_after_scan(next_head)
-        if head > self._write_head:
-            self._synced_below_head = False  # R7: new bytes below the head (I6 keeps it in place)
+        if head != self._write_head:
+            # R7: the head moved, so another writer wrote below it (one WAL alone keeps
+            # it in place, I6), forward past its records or back over its wrap.
+            self._synced_below_head = False
         self._write_head = head
         if not self._read_only:
             self._maybe_write_sentinel()

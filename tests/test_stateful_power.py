@@ -40,7 +40,7 @@ from reference import (
     read_header,
     scan_region,
 )
-from reference.header import WAL_OFFSET
+from reference.header import WAL_OFFSET, write_header
 from reference.wal import ENTRY_HEADER_SIZE
 from walcheck import figures
 from walcheck.oracle import GuaranteeViolation
@@ -262,6 +262,43 @@ TestStatefulDoctorOnAFullRegionFixed.settings = settings(
 )
 
 
+REGION = 4096
+
+
+def _second_writer_then_rescan_and_append(
+    storage: MemoryStorage, wal: EmbeddedWal, state: m.State, others: list[bytes], last: bytes
+) -> int:
+    """spec/faults.md R7's flag after another writer: a second WAL opened on the
+    file (the reference's and the model's alike) appends ``others`` in batch
+    mode (nothing synced); the first WAL's records_after takes them and moves
+    its head; then the first appends ``last``. The two sides must write the
+    same bytes, and that record must not carry the mark, which would claim
+    the second writer's unsynced bytes below it durable (a power loss tearing
+    them would then read as damage, R7, and the file would not open).
+    Returns where ``last`` went."""
+    second = EmbeddedWal.open(storage, read_header(storage), design=Design.FIXED)
+    second.set_skip_sync(True)
+    second_state, _ = m.open_wal(dataclasses.replace(state, wal=None))
+    second_state = m.set_skip_sync(second_state, True)
+    for payload in others:
+        second.append_entry(payload)
+        second_state, _ = m.append_entry(second_state, payload)
+    state = dataclasses.replace(state, disk=second_state.disk)
+
+    wal.records_after(0)
+    state, _ = m.records_after(state, 0)
+    assert state.wal is not None
+    position = wal.write_head
+    assert position == state.wal.write_head
+    wal.append_entry(last)
+    state, _ = m.append_entry(state, last)
+    region = storage.read_at(WAL_OFFSET, REGION)
+    assert region == state.disk.region.to_bytes()
+    reserved = region[position + 12 : position + 16]
+    assert reserved != reference.wal.SYNCED_BEFORE_MARK, "the mark claims another writer's unsynced bytes"
+    return position
+
+
 @settings(max_examples=60)
 @given(
     first=st.binary(min_size=1, max_size=40),
@@ -271,39 +308,108 @@ TestStatefulDoctorOnAFullRegionFixed.settings = settings(
 def test_stateful_rescan_that_moves_the_head_claims_no_sync(
     first: bytes, others: list[bytes], last: bytes
 ) -> None:
-    """spec/faults.md R7: the mark says every byte before the record was durable
-    as it was written. A second writer appends in batch mode (nothing synced);
-    the first WAL's records_after finds its records and moves the head past
-    them; the first WAL's next append must not carry the mark, and the model,
-    given the same bytes, must write the same."""
+    """spec/faults.md R7, the head moved forward: the first WAL appends a
+    record (synced: its flag is set); the second writer's records follow it,
+    and the rescan moves the head past them."""
     storage = MemoryStorage()
-    create_mv2(storage, 4096)
-    wal = EmbeddedWal.open(storage, read_header(storage), design=Design.FIXED)
-    wal.append_entry(first)  # synced: the WAL's flag is set
-    other = EmbeddedWal.open(storage, read_header(storage), design=Design.FIXED)
-    other.set_skip_sync(True)
-    for payload in others:
-        other.append_entry(payload)
-
-    state, _ = m.open_wal(m.initial_state(m.Design.FIXED, 4096))
+    wal = EmbeddedWal.open(storage, create_mv2(storage, REGION), design=Design.FIXED)
+    wal.append_entry(first)
+    state, _ = m.open_wal(m.initial_state(m.Design.FIXED, REGION))
     state, _ = m.append_entry(state, first)
-    other_state, _ = m.open_wal(dataclasses.replace(state, wal=None))
-    other_state = m.set_skip_sync(other_state, True)
-    for payload in others:
-        other_state, _ = m.append_entry(other_state, payload)
-    state = dataclasses.replace(state, disk=other_state.disk)
+    position = _second_writer_then_rescan_and_append(storage, wal, state, others, last)
+    assert position == sum(ENTRY_HEADER_SIZE + len(payload) for payload in (first, *others))
 
-    wal.records_after(0)
-    state, _ = m.records_after(state, 0)
-    assert state.wal is not None
-    position = wal.write_head
-    assert position == state.wal.write_head > 0
-    wal.append_entry(last)
-    state, _ = m.append_entry(state, last)
-    region = storage.read_at(WAL_OFFSET, 4096)
-    assert region == state.disk.region.to_bytes()
-    reserved = region[position + 12 : position + 16]
-    assert reserved != reference.wal.SYNCED_BEFORE_MARK, "the mark claims another writer's unsynced bytes"
+
+@settings(max_examples=60)
+@given(
+    first_length=st.integers(2600, 3200),
+    other_pick=st.integers(0, 2**16),
+    last=st.binary(min_size=1, max_size=40),
+)
+def test_stateful_rescan_that_moves_the_head_back_claims_no_sync(
+    first_length: int, other_pick: int, last: bytes
+) -> None:
+    """spec/faults.md R7, the head moved back: the first WAL appends a record
+    (synced: its flag is set) and checkpoints. The second writer appends one
+    entry that does not fit after the head, so it wraps to 0, and ends before
+    the first WAL's head: the rescan moves the head back to its end."""
+    first = bytes((5 + 3 * i) & 0xFF for i in range(first_length))
+    head = ENTRY_HEADER_SIZE + first_length
+    # Too long for the space after the head, shorter than the first entry.
+    lowest, highest = REGION - head + 1, head - 1
+    other = bytes([0x6D]) * (lowest + other_pick % (highest - lowest + 1) - ENTRY_HEADER_SIZE)
+    storage = MemoryStorage()
+    header = create_mv2(storage, REGION)
+    wal = EmbeddedWal.open(storage, header, design=Design.FIXED)
+    wal.append_entry(first)
+    wal.record_checkpoint(header)
+    write_header(storage, header)
+    storage.sync()
+    state, _ = m.open_wal(m.initial_state(m.Design.FIXED, REGION))
+    state, _ = m.append_entry(state, first)
+    state, _ = m.record_checkpoint(state)
+    state = m.write_header(state)
+    position = _second_writer_then_rescan_and_append(storage, wal, state, [other], last)
+    assert position == ENTRY_HEADER_SIZE + len(other) < head
+
+
+@settings(max_examples=60)
+@given(
+    checkpointed=st.lists(st.binary(min_size=1, max_size=60), min_size=2, max_size=8),
+    pending=st.lists(st.binary(min_size=1, max_size=60), max_size=2),
+    pick=st.integers(0, 2**16),
+)
+def test_stateful_damage_behind_checkpointed_marks_is_a_torn_tail(
+    checkpointed: list[bytes], pending: list[bytes], pick: int
+) -> None:
+    """spec/faults.md R7: after a damaged record, only a pending record carrying
+    the mark proves the damage durable; checkpointed records behind it carry
+    the mark too (each was appended after a sync) and prove nothing. Records
+    appended and synced, checkpointed, then some more (pending), and one
+    payload byte of a checkpointed record but the last flipped: with a
+    pending record after it the open reports WalCorruption at that record;
+    with none, the log ends there (R1), which loses nothing the WAL owes.
+    The reference and the model, given the same bytes, answer the same."""
+    storage = MemoryStorage()
+    header = create_mv2(storage, REGION)
+    wal = EmbeddedWal.open(storage, header, design=Design.FIXED)
+    state, _ = m.open_wal(m.initial_state(m.Design.FIXED, REGION))
+    for payload in checkpointed:
+        wal.append_entry(payload)
+        state, _ = m.append_entry(state, payload)
+    wal.record_checkpoint(header)
+    write_header(storage, header)
+    storage.sync()
+    state, _ = m.record_checkpoint(state)
+    state = m.write_header(state)
+    for payload in pending:
+        wal.append_entry(payload)
+        state, _ = m.append_entry(state, payload)
+    victim = pick % (len(checkpointed) - 1)
+    position = sum(ENTRY_HEADER_SIZE + len(payload) for payload in checkpointed[:victim])
+    at = position + ENTRY_HEADER_SIZE + pick % len(checkpointed[victim])
+    damage = bytes([storage.read_at(WAL_OFFSET + at, 1)[0] ^ 0xFF])
+    storage.write_at(WAL_OFFSET + at, damage)
+    region = state.disk.region.write(at, m.Foreign(damage), 0, 1)
+    closed = dataclasses.replace(
+        state,
+        wal=None,
+        disk=dataclasses.replace(state.disk, region=region, durable_region=region, unsynced=()),
+    )
+
+    _, model_error = m.open_wal(closed, read_only=True)
+    try:
+        EmbeddedWal.open_read_only(storage, read_header(storage), design=Design.FIXED)
+    except WalCorruption as error:
+        reference_error: tuple[int, str] | None = (error.offset, error.reason)
+    else:
+        reference_error = None
+    model = None if model_error is None else (model_error.offset, model_error.reason)
+    assert reference_error == model
+    if pending:
+        assert model is not None and model[0] == position, "a pending marked record proves the damage"
+    else:
+        assert model is None, "checkpointed marked records proved a damaged record durable"
 
 
 def test_stateful_c4_hunt_finds_nothing_on_fixed() -> None:

@@ -426,8 +426,10 @@ impl EmbeddedWal {
             }
         }
         self.pending_bytes = self.pending_of(&found);
-        if head > self.write_head {
-            self.synced_below_head = false; // R7: bytes below the head it did not write
+        if head != self.write_head {
+            // R7: the head moved, so another writer wrote below it (forward past its
+            // appends, or back to the end of its wrap); one WAL alone keeps it (I6).
+            self.synced_below_head = false;
         }
         self.write_head = head;
         self.maybe_write_sentinel()?;
