@@ -381,6 +381,7 @@ def placement_answers(size: int) -> Iterator[tuple[str, bool, bool]]:
         yield "a write ending where the pending entry starts", spare(((s - 2, 1),), s, 1), True
         yield "a write into the pending entry", spare(((s - 2, 2),), s, 1), False
         yield "a write at the write head", spare(((s, 48),), s, 1), True
+        yield "nothing pending, a write across the write head", spare(((0, s),), s // 2, 0), True
     heads = placement.valid_heads
     yield "a full region pending", heads(s, s, s), True
     yield "nothing pending at the end", heads(s, 0, s), True
