@@ -748,6 +748,12 @@ class WalMachineBase(RuleBasedStateMachine):
             tuple(getattr(wal, name) for name in IMPLEMENTATION_FIELDS),
             tuple(getattr(v, name) for name in IMPLEMENTATION_FIELDS),
         )
+        # The reference's read-only properties for tools and ports, each what the WAL was opened with.
+        _agree(
+            "the WAL's design, recovery, region offset and storage",
+            (wal.design.value, wal.recovery.value, wal.region_offset, wal.storage is self.storage),
+            (self.design.value, v.recovery.value, WAL_OFFSET, True),
+        )
         stats = wal.stats()
         mutable = first_mutable(stats)
         if mutable is not None:

@@ -29,7 +29,7 @@ from model import placement
 from model.format import decode_entry, decode_entry_header
 from model.invariants import violated
 from model.region import Foreign, Region
-from model.wal import Volatile, WalError, scan, valid
+from model.wal import Volatile, WalError, entry_at, scan, valid
 from reference import Design as RefDesign
 from reference import WalCorruption
 from reference.wal import scan_region
@@ -516,6 +516,19 @@ def region_operation_answers(region: Region) -> Iterator[tuple[str, bytes, bytes
         yield f"[{start}, {end}) read", region.read(start, end - start), mine[start:end]
 
 
+def provenance_answers(region: Region) -> Iterator[tuple[str, object, object]]:
+    """R0 (S7) and S1.5: a record written whole over the region's map is read
+    back by ``entry_at`` as itself, its ``append_index`` kept (the bytes alone
+    would give -1, as for foreign bytes); and where the map's search for an
+    extent picks the wrong one, that is what changes. What is asked, the
+    model's answer, what R0 says."""
+    record = m.Record(sequence=7, payload=b"abc", append_index=5)
+    last = region.size - record.size
+    for at in sorted({0, 1, last // 2, last} if last >= 1 else ()):
+        written = region.write(at, record, 0, record.size)
+        yield f"a record written whole at {at}, read back", entry_at(written, at), record
+
+
 def check_the_checkers(state: m.State) -> int:
     """S7.1 on a FIXED state that keeps S7: every broken state is named
     exactly, every broken scan rejected by both sides alike. Returns how many
@@ -556,6 +569,10 @@ def check_the_checkers(state: m.State) -> int:
             raise PredicateBlind(
                 f"{how}: the region map answers {from_map[:64]!r}..., its bytes say {from_bytes[:64]!r}..."
             )
+        checked += 1
+    for how, answer, says in provenance_answers(state.disk.region):
+        if answer != says:
+            raise PredicateBlind(f"{how}: model.wal.entry_at answers {answer}, R0 says {says}")
         checked += 1
     for broken in broken_states(state):
         named = tuple(violated(broken.state))
