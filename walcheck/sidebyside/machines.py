@@ -403,6 +403,12 @@ class WalMachineBase(RuleBasedStateMachine):
             assert isinstance(ref.value, int)
             self.oracle.on_append(ref.value, payload, synced=not wal.skip_sync)
             self.counters["appends"] += 1
+            if self.design is m.Design.FIXED:
+                # S3.4: FIXED's append decides most placements in one comparison of its
+                # own (the fast path); wherever it went, place_entry must say so too
+                # (ORIGINAL's append asks place_entry itself).
+                entry_end = placed + ENTRY_HEADER_SIZE + len(payload) if isinstance(placed, int) else placed
+                _agree("the write head after the append, as place_entry placed it", wal.write_head, entry_end)
             if self.design is m.Design.FIXED and isinstance(placed, int):
                 self._placement_contracts_hold(
                     head_before, pending_before, wal.region_size, ENTRY_HEADER_SIZE + len(payload), placed

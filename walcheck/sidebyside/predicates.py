@@ -570,9 +570,9 @@ def check_the_checkers(state: m.State) -> int:
                 f"{how}: the region map answers {from_map[:64]!r}..., its bytes say {from_bytes[:64]!r}..."
             )
         checked += 1
-    for how, answer, says in provenance_answers(state.disk.region):
-        if answer != says:
-            raise PredicateBlind(f"{how}: model.wal.entry_at answers {answer}, R0 says {says}")
+    for how, read_back, written in provenance_answers(state.disk.region):
+        if read_back != written:
+            raise PredicateBlind(f"{how}: model.wal.entry_at answers {read_back}, R0 says {written}")
         checked += 1
     for broken in broken_states(state):
         named = tuple(violated(broken.state))
