@@ -17,12 +17,19 @@ import blake3
 
 from reference.errors import CheckpointFailed, WalCorruption, WalError, WalIoError
 from reference.header import Header, read_header, write_header
-from reference.mv2 import REASONS_THAT_GROW, WAL_SIZE_TINY, create_mv2, grow_region, grown_size, write_zeros
+from reference.mv2 import (
+    COPY_CHUNK,
+    REASONS_THAT_GROW,
+    WAL_SIZE_TINY,
+    create_mv2,
+    grow_region,
+    grown_size,
+    write_zeros,
+)
 from reference.storage import Directory, Storage
 from reference.wal import ENTRY_HEADER_SIZE, Design, EmbeddedWal, WalRecord, _entry_at, _Invalid
 
 _FRAME = struct.Struct("<QI")
-_COPY_CHUNK = 1 << 20
 # A region never grows past this (memvid's u64 doubling fails with "wal_size overflow").
 WAL_SIZE_LIMIT = 1 << 40
 
@@ -72,20 +79,29 @@ def apply_records(storage: Storage, header: Header, records: list[WalRecord]) ->
     header.toc_checksum = blake3.blake3(old + new).digest()
 
 
-def copy_file(source: Storage, target: Storage, *, moved_from: int | None = None, growth: int = 0) -> None:
+def copy_file(
+    source: Storage,
+    target: Storage,
+    *,
+    moved_from: int | None = None,
+    growth: int = 0,
+    chunk: int = COPY_CHUNK,
+) -> None:
     """Copy ``source`` into ``target``; with ``moved_from``, the bytes from
-    there on land ``growth`` bytes later and the gap is zeros (FIXED's growth)."""
+    there on land ``growth`` bytes later and the gap is zeros (FIXED's growth).
+    ``chunk`` bounds each read and write, as grow_region's (S3.11): a tuning
+    knob, no result depends on it."""
     size = source.size()
     cursor = 0
     while cursor < size:
-        chunk = source.read_at(cursor, min(_COPY_CHUNK, size - cursor))
-        if moved_from is not None and cursor < moved_from < cursor + len(chunk):
-            chunk = chunk[: moved_from - cursor]
+        data = source.read_at(cursor, min(chunk, size - cursor))
+        if moved_from is not None and cursor < moved_from < cursor + len(data):
+            data = data[: moved_from - cursor]
         shift = growth if moved_from is not None and cursor >= moved_from else 0
-        target.write_at(cursor + shift, chunk)
-        cursor += len(chunk)
+        target.write_at(cursor + shift, data)
+        cursor += len(data)
     if moved_from is not None:
-        write_zeros(target, moved_from, growth)
+        write_zeros(target, moved_from, growth, chunk)
 
 
 # What a commit does with the records it applies: by default the frame store
@@ -120,6 +136,8 @@ class Memory:
         self.wal = EmbeddedWal.open(storage, header, design=design)
         # Records the open's recovery applied (S9.2).
         self.recovered: list[WalRecord] = []
+        # The staged copies' and FIXED growth's chunk (copy_file's knob, S3.11).
+        self.copy_chunk = COPY_CHUNK
 
     @classmethod
     def attach(
@@ -139,6 +157,7 @@ class Memory:
         memory._lock_holder = storage
         memory.wal = wal
         memory.recovered = []
+        memory.copy_chunk = COPY_CHUNK
         return memory
 
     @property
@@ -217,7 +236,8 @@ class Memory:
             self.wal = EmbeddedWal.open(self.storage, self.header, design=self.design)
 
     def _copy_grown(self, temp: Storage, growth: int) -> None:
-        copy_file(self.storage, temp, moved_from=store_start(self.header), growth=growth)
+        start = store_start(self.header)
+        copy_file(self.storage, temp, moved_from=start, growth=growth, chunk=self.copy_chunk)
 
     # -- S9.5 batch mode ------------------------------------------------------
 
@@ -259,7 +279,7 @@ class Memory:
         header = self.header.copy()
 
         def build(temp: Storage) -> None:
-            copy_file(self.storage, temp)
+            copy_file(self.storage, temp, chunk=self.copy_chunk)
             temp.sync()
             staged_wal = EmbeddedWal.open(temp, header, design=self.design)
             self.apply(temp, header, records)

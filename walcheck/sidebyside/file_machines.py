@@ -47,7 +47,7 @@ from reference import WalError
 from reference.caller import FrameStoreDamaged, Memory, apply_records, doctor, read_frames
 from reference.errors import InvalidHeader, LockError, WalIoError
 from reference.header import WAL_OFFSET, Header, read_header
-from reference.mv2 import grow_region
+from reference.mv2 import COPY_CHUNK, grow_region
 from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory, MemoryStorage
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
 from walcheck.sidebyside.predicates import first_mutable
@@ -62,6 +62,10 @@ GROWTH_LIMIT = 8192
 # passes the 8,192 bytes before its start after 8.
 STORE_PAYLOAD = 1000
 STORE_ROUNDS = 12
+# The chunks of the memories' staged copies and FIXED growth's copy (copy_file's
+# knob, S3.11): the default, or less than the header, so that a copy takes many
+# steps and one of them is cut where the frame store starts.
+COPY_CHUNKS = (COPY_CHUNK, 96, 160, 255)
 # A stand-in for memvid's table of contents, which follows the frames.
 TABLE_OF_CONTENTS = bytes([0x7E]) * 64
 # spec/format.md F2.1: an entry's length field, and its payload after the 48-byte header.
@@ -137,6 +141,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
         self.mode = CREATED_MODE & ~_umask()
         # Staged replaces that failed and discarded their temporary file (S9.7).
         self.discards = 0
+        self.copy_chunk = COPY_CHUNK
 
     @property
     def ref_design(self) -> RefDesign:
@@ -171,6 +176,7 @@ class MemoryFilesBase(RuleBasedStateMachine):
             return None
         assert isinstance(opened[0], Memory) and isinstance(opened[1], Memory)
         self.memory, self.twin = opened[0], opened[1]
+        self.memory.copy_chunk = self.twin.copy_chunk = self.copy_chunk
         _agree(
             f"{what} (FileDirectory, MemoryDirectory)",
             _records(self.memory.recovered),
@@ -214,10 +220,12 @@ class MemoryFilesBase(RuleBasedStateMachine):
     @initialize(wal_size=st.one_of(st.integers(48, 400), st.sampled_from([48, 96, 256])))
     def create(self, wal_size: int) -> None:
         """S3.1: memvid's create, then the WAL opened (the lock taken, S9.6)."""
+        self.copy_chunk = COPY_CHUNKS[wal_size % len(COPY_CHUNKS)]
         self.memory, self.twin = (
             Memory.create(directory, design=self.ref_design, wal_size=wal_size, apply=apply_records)
             for directory in (self.directory, self.twin_directory)
         )
+        self.memory.copy_chunk = self.twin.copy_chunk = self.copy_chunk
         self.state, refused = m.open_wal(m.initial_state(self.design, wal_size))
         assert refused is None
 
