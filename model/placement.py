@@ -123,7 +123,7 @@ def fixed_sentinel_writes(
     if pending_bytes >= region_size:  # FIXED, all pending: the write head is at the end
         return (), write_head
     remaining = region_size - write_head
-    if remaining < ENTRY_HEADER_SIZE:
+    if remaining < ENTRY_HEADER_SIZE:  # FIXED: the head stays, no wrap
         return (((write_head, remaining),) if remaining > 0 else ()), write_head
     return ((write_head, ENTRY_HEADER_SIZE),), write_head
 
