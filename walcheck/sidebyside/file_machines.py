@@ -41,7 +41,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import model as m
 from model import caller
-from model.wal import Invalid, entry_at
+from model.wal import Invalid, entry_at, scan
 from reference import Design as RefDesign
 from reference import WalError
 from reference.caller import FrameStoreDamaged, Memory, apply_records, doctor, read_frames
@@ -528,6 +528,38 @@ class MemoryFilesBase(RuleBasedStateMachine):
         with FileStorage(self.path, read_only=True) as storage:
             if storage.read_at(0, storage.size()) != before:
                 raise Divergence("a commit that failed over a damaged store changed the file")
+
+    @precondition(_writable)
+    @rule(pick=st.integers(0, 2**16))
+    def a_commit_over_a_damaged_record(self, pick: int) -> None:
+        """S9.1 step 1 over media damage: one payload byte of a pending record
+        flipped in the open file (and its twin, and the model's region), then
+        memvid's commit, whose pending_records rescans the region. ORIGINAL's
+        scan reports WalCorruption and the commit fails; FIXED's does when a
+        pending record carrying the mark follows (R7), and otherwise ends the
+        log before the damaged record (R1), and the commit applies the
+        records before it. The commit rule compares both sides; the machine
+        goes on over the damaged file."""
+        if not self._records_pending(pick):
+            return
+        assert self.state is not None
+        disk = self.state.disk
+        scanned = scan(disk.region, self.design, disk.header.wal_sequence)
+        if isinstance(scanned, m.WalError):
+            return
+        victims = [s for s in scanned[0] if s.record.sequence > disk.header.wal_sequence and s.record.payload]
+        if not victims:
+            return
+        victim = victims[pick % len(victims)]
+        at = victim.position + m.ENTRY_HEADER_SIZE + pick % len(victim.record.payload)
+        damage = bytes([disk.region.read(at, 1)[0] ^ 0xFF])
+        self._damage(WAL_OFFSET + at, damage)
+        region = disk.region.write(at, m.Foreign(damage), 0, 1)
+        durable = disk.durable_region.write(at, m.Foreign(damage), 0, 1)
+        self.state = dataclasses.replace(
+            self.state, disk=dataclasses.replace(disk, region=region, durable_region=durable)
+        )
+        self.commit()
 
     @precondition(lambda self: self.state is not None)
     @rule()
