@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import model as m
+import reference.wal as reference_wal
 from model import caller
 from model.invariants import violated
 from model.placement import (
@@ -405,9 +406,15 @@ class WalMachineBase(RuleBasedStateMachine):
             self.counters["appends"] += 1
             if self.design is m.Design.FIXED:
                 # S3.4: FIXED's append decides most placements in one comparison of its
-                # own (the fast path); wherever it went, place_entry must say so too
-                # (ORIGINAL's append asks place_entry itself).
-                entry_end = placed + ENTRY_HEADER_SIZE + len(payload) if isinstance(placed, int) else placed
+                # own (the fast path); wherever it went, the reference's place_entry
+                # must say so too (ORIGINAL's append asks place_entry itself). Looked
+                # up on the module now, so that it is the rule the append's slow path
+                # uses (tests/test_suite_can_fail.py swaps it on both sides).
+                entry_size = ENTRY_HEADER_SIZE + len(payload)
+                ruled = reference_wal.place_entry(
+                    True, head_before, pending_before, wal.region_size, entry_size
+                )
+                entry_end = ruled + entry_size if isinstance(ruled, int) else ruled
                 _agree("the write head after the append, as place_entry placed it", wal.write_head, entry_end)
             if self.design is m.Design.FIXED and isinstance(placed, int):
                 self._placement_contracts_hold(
