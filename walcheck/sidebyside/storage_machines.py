@@ -410,10 +410,12 @@ class StatefulStorage(RuleBasedStateMachine):
 
     # -- opening, with the OS's failures injected ------------------------------------
 
-    @rule(fails=st.booleans(), exists=st.booleans())
-    def create_with_a_directory_sync(self, fails: bool, exists: bool) -> None:
+    @rule(fails=st.booleans(), exists=st.booleans(), create=st.booleans())
+    def create_with_a_directory_sync(self, fails: bool, exists: bool, create: bool) -> None:
         """S1.4 item 5: a new path's directory is synced once; a failed sync
-        closes the descriptor and raises the sync's own error."""
+        closes the descriptor and raises the sync's own error. Without
+        ``create`` (the default) a missing path is the OS's FileNotFoundError,
+        and nothing is made or synced."""
         directory = Path(self.directories[0])
         self.created += 1
         path = directory / f"created-{self.created}"
@@ -432,17 +434,28 @@ class StatefulStorage(RuleBasedStateMachine):
         raised: Exception | None = None
         with mock.patch.object(storage_module, "sync_directory", sync_directory):
             try:
-                opened = FileStorage(path, create=True)
+                opened = FileStorage(path, create=True) if create else FileStorage(path)
             except Exception as error:
                 raised = error
+        made = create and not exists
         _agree(
-            f"directory syncs of FileStorage({path.name}, create=True)", synced, [] if exists else [directory]
+            f"directory syncs of FileStorage({path.name}, create={create})",
+            synced,
+            [directory] if made else [],
         )
         if opened is not None:
             _agree("the opened file's size", opened.size(), 5 if exists else 0)
             opened.close()
         _agree("the descriptors held after the open (S1.4 item 5)", _left_open(before), [])
-        _agree("the error raised", raised, injected if fails and not exists else None)
+        if not create and not exists:
+            _agree(
+                "the error raised",
+                _refused(raised) if raised else None,
+                ("FileNotFoundError", errno.ENOENT, os.strerror(errno.ENOENT), str(path)),
+            )
+            _agree("a file at the missing path after the open without create", path.exists(), False)
+            return
+        _agree("the error raised", raised, injected if fails and made else None)
         _agree("the file at the path", path.read_bytes(), b"there" if exists else b"")
         path.unlink()
 
