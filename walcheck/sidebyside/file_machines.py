@@ -59,7 +59,7 @@ CREATED_MODE = 0o644
 GROWTH_LIMIT = 8192
 # a_growth_under_a_store_longer_than_the_file_before_it's puts, and at most
 # how many it commits: from a region of 4096 bytes (its largest), the store
-# passes the 8,192 bytes before its start after 8.
+# passes the 8,192 bytes before its start after 9 (1,012 bytes a frame).
 STORE_PAYLOAD = 1000
 STORE_ROUNDS = 12
 # The chunks of the memories' staged copies and FIXED growth's copy (copy_file's
