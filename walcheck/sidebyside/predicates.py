@@ -516,6 +516,36 @@ def region_operation_answers(region: Region) -> Iterator[tuple[str, bytes, bytes
         yield f"[{start}, {end}) read", region.read(start, end - start), mine[start:end]
 
 
+def header_field_answers() -> Iterator[tuple[str, object, object]]:
+    """F2.1, read side: each field of an entry header taken from its own bytes
+    (sequence 0..8, length 8..12, reserved 12..16, digest 16..48, little-endian),
+    on a header whose every byte differs, so that a field read one byte off
+    shows; the fields spelled out here from F2.1. What is asked, the model's
+    answer, what F2.1 says."""
+    decoded = decode_entry_header(bytes(range(1, _HEADER + 1)))
+    yield "the sequence of bytes 1..8", decoded.sequence, 0x0807060504030201
+    yield "the length of bytes 9..12", decoded.length, 0x0C0B0A09
+    yield "the reserved bytes 13..16", decoded.reserved, b"\x0d\x0e\x0f\x10"
+    yield "the digest of bytes 17..48", decoded.digest, bytes(range(17, _HEADER + 1))
+
+
+def original_head_answers(state: m.State) -> Iterator[tuple[str, bool, bool]]:
+    """S7 (I5, ORIGINAL's shape): ``state`` as an ORIGINAL WAL, its head moved:
+    ORIGINAL reduces its write head modulo the region, so a head at the
+    region's end is not one of its states, the last byte's is. What is
+    asked, valid()'s answer, what S7 says."""
+    wal = state.wal
+    assert wal is not None
+    size = wal.region_size
+    original = replace(state, design=m.Design.ORIGINAL)
+    for head, holds in ((size - 1, True), (size, False), (0, True)):
+        yield (
+            f"ORIGINAL's write head at {head} of {size}",
+            valid(_with_wal(original, wal, write_head=head)),
+            holds,
+        )
+
+
 def provenance_answers(region: Region) -> Iterator[tuple[str, object, object]]:
     """R0 (S7) and S1.5: a record written whole over the region's map is read
     back by ``entry_at`` as itself, its ``append_index`` kept (the bytes alone
@@ -548,6 +578,16 @@ def check_the_checkers(state: m.State) -> int:
         decoded = decode_entry(raw)
         if decoded != record:
             raise PredicateBlind(f"{how}: model.format.decode_entry answers {decoded}, F3.4 says {record}")
+        checked += 1
+    for how, field, f2_1_says in header_field_answers():
+        if field != f2_1_says:
+            raise PredicateBlind(
+                f"{how}: model.format.decode_entry_header answers {field!r}, F2.1 says {f2_1_says!r}"
+            )
+        checked += 1
+    for how, holds, s7_says in original_head_answers(state):
+        if holds is not s7_says:
+            raise PredicateBlind(f"{how}: model.wal.valid is {holds}, S7 says {s7_says}")
         checked += 1
     closed = violated(replace(state, wal=None))
     if closed:
