@@ -38,6 +38,7 @@ from model.invariants import violated
 from model.placement import (
     fixed_sentinel_writes,
     safe_end,
+    sentinel_writes,
     valid_heads,
     writes_inside,
     writes_spare_pending,
@@ -352,9 +353,33 @@ class WalMachineBase(RuleBasedStateMachine):
         self.wal = None
         if self.state.wal is not None:
             self.state = m.close_wal(self.state)
+        closed = self.state
+        image = None if read_only else self._snapshot()
         ref = _reference_result(lambda: self._open_reference(read_only=read_only))
         self.state, outcome = m.open_wal(self.state, read_only=read_only)
         self._settle_open(ref, _model_result(outcome))
+        if image is not None:
+            self._open_writes_the_sentinel(image, closed)
+
+    def _open_writes_the_sentinel(self, image: bytes, closed: m.State) -> None:
+        """S3.2, S3.14: a writable open writes exactly the zeros that
+        model.placement's sentinel_writes gives for the heads its scan found,
+        through memvid's modulo, and nothing else (not even a write of no bytes,
+        which changes no byte but is one more system call and crash point than
+        memvid makes). Checked on a copy of the file as it was before the open."""
+        scanned, outcome = m.open_wal(closed, read_only=True)
+        if isinstance(outcome, m.WalError) or scanned.wal is None:
+            return
+        wal = scanned.wal
+        zeros, _ = sentinel_writes(
+            self.design is m.Design.FIXED, wal.write_head, wal.pending_bytes, wal.region_size
+        )
+        log = ReadLog(MemoryStorage(image))
+        header = read_header(log, clear_legacy_lock=False)
+        log.writes = []
+        expected = [(header.wal_offset + start % wal.region_size, length) for start, length in zeros]
+        EmbeddedWal.open(log, header, design=self.ref_design)
+        _agree("S3.14: the writes of a writable open", log.writes, expected)
 
     def _settle_open(self, ref: Result, model: Result) -> None:
         _agree("open", ref.error, model.error)
