@@ -563,7 +563,9 @@ class EmbeddedWal:
         self._assert_storage_healthy()
         if len(payload) > PAYLOAD_LEN_MAX:
             raise CheckpointFailed(REASON_PAYLOAD_TOO_LARGE)
-        payload = bytes(payload)
+        # S3.4: the payload is copied (frozen against a caller's later changes)
+        # only once the append is placed, so that a refusal never copies it:
+        # a payload of gigabytes sent to a small region is refused at once.
         if self._design is Design.ORIGINAL:
             return self._append_original(payload)
         if not payload:
@@ -599,7 +601,7 @@ class EmbeddedWal:
         self._write_head = placed
         # DIVERGENCE D6: FIXED marks the record when every byte before it is
         # durable (it goes at the write head, or at 0 after a wrap).
-        entry = encode_entry(sequence, payload, self._synced_below_head, hasher=self._hasher)
+        entry = encode_entry(sequence, bytes(payload), self._synced_below_head, hasher=self._hasher)
         # DIVERGENCE D5: the entry and the zeros after it (its sentinel) in
         # one write, then one sync: the sentinel is durable when the append
         # returns, and it is one system call fewer.
@@ -626,7 +628,7 @@ class EmbeddedWal:
             raise CheckpointFailed(placed)
         self._write_head = placed
         next_sequence = (self._sequence + 1) & SEQUENCE_MAX
-        self._write(placed, encode_entry(next_sequence, payload, hasher=self._hasher))
+        self._write(placed, encode_entry(next_sequence, bytes(payload), hasher=self._hasher))
         if not self._skip_sync:
             self._sync()
         self._write_head = (placed + entry_size) % self._region_size

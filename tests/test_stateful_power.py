@@ -467,12 +467,14 @@ def test_stateful_payload_length_limit(design: m.Design) -> None:
     """F2.1, S3.4: the length field is a u32, so a payload of 2^32 bytes is
     refused before anything else ("WAL payload too large"), by the model and by
     the reference alike, and one of 2^32 - 1 bytes passes that check and is
-    refused by placement in a small region (model only: the reference copies
-    the payload before placing it, 4 GiB). The payloads are views of an
-    anonymous mapping: no page is touched. No machine appends 4 GiB, and a
-    mutant of the model's limit survived them (spec/mutants.md M4)."""
+    refused by placement in a small region, by both (S3.4: neither copies the
+    payload before the append is placed), nothing written. The payloads are
+    views of an anonymous mapping: no page is touched. No machine appends
+    4 GiB, and mutants of the model's limit and of the reference's survived
+    them (spec/mutants.md M4, M13.7)."""
     with mmap.mmap(-1, 2**32) as mapping:
         longest = memoryview(mapping)
+        shorter = longest[1:]
         try:
             storage = MemoryStorage()
             create_mv2(storage, 4096)
@@ -488,9 +490,16 @@ def test_stateful_payload_length_limit(design: m.Design) -> None:
                 isinstance(outcome, m.WalError) and outcome.reason == reference.wal.REASON_PAYLOAD_TOO_LARGE
             )
             assert after == state
-            _, outcome = m.append_entry(state, cast(bytes, longest[1:]))
+            just_fits_u32 = cast(bytes, shorter)
+            _, outcome = m.append_entry(state, just_fits_u32)
             assert isinstance(outcome, m.WalError) and outcome.reason == reference.wal.REASON_TOO_SMALL
+            before = storage.read_at(0, storage.size())
+            with pytest.raises(CheckpointFailed) as refused:
+                wal.append_entry(just_fits_u32)
+            assert refused.value.reason == reference.wal.REASON_TOO_SMALL
+            assert storage.read_at(0, storage.size()) == before
         finally:
+            shorter.release()
             longest.release()
 
 
