@@ -131,7 +131,28 @@ def broken_states(state: m.State) -> Iterator[Broken]:
         (),
         False,
     )
+    yield Broken(
+        "appends_since_checkpoint negative (S1.2; no S7 line)",
+        _with_wal(state, wal, appends_since_checkpoint=-1),
+        (),
+        False,
+    )
+    # Not broken: the same numbers as new objects (as a state rebuilt from a
+    # trace has them). S7 compares values; a test of identity would pass only
+    # where CPython shares an int, its small ones or the very object copied.
+    yield Broken(
+        "every number of the WAL equal but a new object", _with_wal(state, wal, **_new_ints(wal)), (), True
+    )
     yield from _broken_contents(state, wal)
+
+
+def _new_ints(wal: Volatile) -> dict[str, int]:
+    # int(str(n)) == n, and past the small ints CPython caches it is another object.
+    return {
+        field.name: int(str(value))
+        for field in dataclasses.fields(wal)
+        if type(value := getattr(wal, field.name)) is int
+    }
 
 
 def _broken_contents(state: m.State, wal: Volatile) -> Iterator[Broken]:
