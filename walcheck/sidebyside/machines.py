@@ -441,6 +441,8 @@ class WalMachineBase(RuleBasedStateMachine):
                 )
                 entry_end = ruled + entry_size if isinstance(ruled, int) else ruled
                 _agree("the write head after the append, as place_entry placed it", wal.write_head, entry_end)
+                if isinstance(ruled, int):
+                    self._entry_is_encoded(wal, ruled, ref.value, payload)
             if self.design is m.Design.FIXED and isinstance(placed, int):
                 self._placement_contracts_hold(
                     head_before, pending_before, wal.region_size, ENTRY_HEADER_SIZE + len(payload), placed
@@ -835,6 +837,15 @@ class WalMachineBase(RuleBasedStateMachine):
         if self._open_steps & (self._open_steps - 1) == 0:
             # S7.1: the predicates just asked must answer "broken" on this state broken.
             self.counters[figures.PREDICATE_ANSWERS] += check_the_checkers(self.state)
+
+    def _entry_is_encoded(self, wal: EmbeddedWal, at: int, sequence: int, payload: bytes) -> None:
+        """F2: the entry just written is what the reference's encoder makes of
+        the record, asked as its callers outside the WAL ask it (by keyword,
+        without the WAL's reused hasher), with the mark the entry carries (D6)."""
+        written = wal.storage.read_at(wal.region_offset + at, ENTRY_HEADER_SIZE + len(payload))
+        marked = written[12:16] == reference_wal.SYNCED_BEFORE_MARK
+        encoded = reference_wal.encode_entry(sequence, payload, synced_before=marked, hasher=None)
+        _agree("the entry written, as encode_entry encodes it (F2)", written, encoded)
 
     def _placement_contracts_hold(
         self, head: int, pending: int, region_size: int, entry_size: int, at: int
