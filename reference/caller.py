@@ -170,7 +170,7 @@ class Memory:
     def create(
         cls,
         directory: Directory,
-        *,
+        *,  # Memory.create's options, by name
         design: Design = Design.FIXED,
         wal_size: int = WAL_SIZE_TINY,
         apply: Apply = apply_records,

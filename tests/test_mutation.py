@@ -143,6 +143,21 @@ def test_a_bare_star_made_a_slash_is_equivalent_only_after_self_or_cls_alone() -
     assert not keyword_marker_made_positional(
         function, (1, 12), div, ["run = f\n"]
     )  # called as run(size=...)?
+    # A method is reached only as an attribute: a bare name spelled like it (a
+    # flag `create`) is another object, an attribute taken as a value is not.
+    factory = (
+        "class C:\n    @classmethod\n    def create(cls, path, *, wal: int = 1) -> None:\n        pass\n"
+    )
+    assert keyword_marker_made_positional(
+        factory, (3, 26), div, ["def g(create: bool) -> bool:\n    return create\n"]
+    )
+    assert keyword_marker_made_positional(factory, (3, 26), div, ["C.create('p', wal=2)\n"])
+    assert not keyword_marker_made_positional(factory, (3, 26), div, ["opener = C.create\n"])
+    assert not keyword_marker_made_positional(factory, (3, 26), div, ["C.create(path='p')\n"])
+    # ...but a function of a module is reached by its bare name.
+    assert not keyword_marker_made_positional(
+        function, (1, 12), div, ["def g(f: int) -> int:\n    return f\n"]
+    )
     # A default before the marker and none after: the mutant does not compile.
     defaults = "def f(size=1, *, lock: bool) -> None:\n    pass\n"
     assert not keyword_marker_made_positional(defaults, (1, 14), div, ["f(3, lock=True)\n"])

@@ -119,10 +119,14 @@ def _parameters_span(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tupl
     return (node.lineno, node.col_offset), (node.body[0].lineno, node.body[0].col_offset)
 
 
-def _called_only_positionally(name: str, parameters: set[str], sources: Sequence[str]) -> bool:
+def _called_only_positionally(
+    name: str, parameters: set[str], sources: Sequence[str], *, method: bool = False
+) -> bool:
     """Whether every use of ``name`` in ``sources`` is a call (its function
     named ``name`` directly or as an attribute) that passes none of
-    ``parameters`` by keyword and unpacks no mapping."""
+    ``parameters`` by keyword and unpacks no mapping. A ``method`` is reached
+    only as an attribute (``Memory.create``, ``self.create``): a bare name
+    spelled the same (a parameter ``create: bool``) is another object."""
     for text in sources:
         tree = ast.parse(text)
         called: set[int] = set()
@@ -138,6 +142,8 @@ def _called_only_positionally(name: str, parameters: set[str], sources: Sequence
                 if keyword.arg is None or keyword.arg in parameters:
                     return False
         for node in ast.walk(tree):
+            if method and isinstance(node, ast.Name):
+                continue
             used = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
             if isinstance(node, (ast.Name, ast.Attribute)) and used == name and id(node) not in called:
                 return False
@@ -166,7 +172,15 @@ def keyword_marker_made_positional(
         ast.parse("\n".join(mutated))
     except SyntaxError:
         return False
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    methods = {
+        id(member)
+        for owner in ast.walk(tree)
+        if isinstance(owner, ast.ClassDef)
+        for member in owner.body
+        if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    for node in ast.walk(tree):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         first, last = _parameters_span(node)
@@ -178,7 +192,9 @@ def keyword_marker_made_positional(
         before = [argument.arg for argument in arguments.args]
         if before and before[0] in ("self", "cls"):
             before = before[1:]
-        return not before or _called_only_positionally(node.name, set(before), (source, *others))
+        return not before or _called_only_positionally(
+            node.name, set(before), (source, *others), method=id(node) in methods
+        )
     return False
 
 
