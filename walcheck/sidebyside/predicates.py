@@ -94,6 +94,12 @@ def broken_states(state: m.State) -> Iterator[Broken]:
         False,
     )
     yield Broken(
+        "header.wal_size one less than the region",
+        replace(state, disk=replace(disk, header=replace(header, wal_size=size - 1))),
+        ("I1",),
+        False,
+    )
+    yield Broken(
         "a byte written outside the region",
         replace(state, disk=replace(disk, bytes_written_outside_region=1)),
         ("I2",),
@@ -365,18 +371,43 @@ def original_scan_answers() -> Iterator[tuple[str, object, object, object]]:
     )
     for how, prefix, says in cases:
         data = prefix + bytes(256 - len(prefix))
-        model_scanned = scan(Region.from_bytes(data), m.Design.ORIGINAL, 0)
-        if isinstance(model_scanned, WalError):
-            model_answer: object = ("corruption", model_scanned.offset, model_scanned.reason)
-        else:
-            model_answer = (tuple(s.record.sequence for s in model_scanned[0]), model_scanned[1])
-        try:
-            found, end = scan_region(data, RefDesign.ORIGINAL, 0)
-        except WalCorruption as error:
-            reference_answer: object = ("corruption", error.offset, error.reason)
-        else:
-            reference_answer = (tuple(s.sequence for s in found), end)
-        yield how, model_answer, reference_answer, says
+        yield how, _original_model_scan(data), _original_reference_scan(data, RefDesign.ORIGINAL, 0), says
+    # scan_region's defaults are memvid's scan of a fresh file (ORIGINAL,
+    # checkpoint 0), as the tests and porters who call it bare rely on.
+    record = _entry(1, b"x")
+    data = record + bytes(256 - len(record))
+    yield (
+        "one record of sequence 1, scan_region's defaults",
+        _original_model_scan(data),
+        _original_reference_scan(data),
+        ((1,), len(record)),
+    )
+    # FIXED with the checkpoint left to its default (0): a damaged first entry,
+    # then sequence 3 marked, which no R7 proof reaches from checkpoint 0 (it
+    # would from 1): a torn tail, the log empty.
+    torn = _entry(1, b"x", damaged=True) + _entry(3, b"y", marked=True)
+    data = torn + bytes(256 - len(torn))
+    yield (
+        "a damaged entry then sequence 3 marked, FIXED, scan_region's default checkpoint",
+        _original_model_scan(data, m.Design.FIXED),
+        _original_reference_scan(data, RefDesign.FIXED),
+        ((), 0),
+    )
+
+
+def _original_model_scan(data: bytes, design: m.Design = m.Design.ORIGINAL) -> object:
+    scanned = scan(Region.from_bytes(data), design, 0)
+    if isinstance(scanned, WalError):
+        return ("corruption", scanned.offset, scanned.reason)
+    return (tuple(s.record.sequence for s in scanned[0]), scanned[1])
+
+
+def _original_reference_scan(data: bytes, *design_and_checkpoint: Any) -> object:
+    try:
+        found, end = scan_region(data, *design_and_checkpoint)
+    except WalCorruption as error:
+        return ("corruption", error.offset, error.reason)
+    return (tuple(s.sequence for s in found), end)
 
 
 def placement_answers(size: int) -> Iterator[tuple[str, bool, bool]]:
@@ -480,6 +511,10 @@ def region_answers(region: Region) -> Iterator[tuple[str, Region, bool]]:
     broken in each way ``well_formed`` must refuse: what is asked, the map,
     whether it is well formed."""
     yield "the region's map", region, True
+    # No WAL has an empty region (S3.2), but Region's constructors must still
+    # make one R0 allows: no extents at all, not one extent of nothing.
+    yield "an empty region, zeroed", Region.zeroed(0), True
+    yield "an empty region, from no bytes", Region.from_bytes(b""), True
     extents = region.extents
     if not extents:
         return
@@ -567,6 +602,21 @@ def original_head_answers(state: m.State) -> Iterator[tuple[str, bool, bool]]:
         )
 
 
+def region_size_answers(state: m.State) -> Iterator[tuple[str, bool, bool]]:
+    """S7 (I1, as valid() holds it of an open WAL): the WAL's own region size is
+    the header's ``wal_size``. ``state`` with only the WAL's size moved by one
+    either way, the disk left as it is: what is asked, valid()'s answer, what
+    S7 says."""
+    wal = state.wal
+    assert wal is not None
+    for size in (wal.region_size - 1, wal.region_size + 1):
+        yield (
+            f"the WAL's region_size {size}, the header's {wal.region_size}",
+            valid(_with_wal(state, wal, region_size=size)),
+            False,
+        )
+
+
 def provenance_answers(region: Region) -> Iterator[tuple[str, object, object]]:
     """R0 (S7) and S1.5: a record written whole over the region's map is read
     back by ``entry_at`` as itself, its ``append_index`` kept (the bytes alone
@@ -606,7 +656,7 @@ def check_the_checkers(state: m.State) -> int:
                 f"{how}: model.format.decode_entry_header answers {field!r}, F2.1 says {f2_1_says!r}"
             )
         checked += 1
-    for how, holds, s7_says in original_head_answers(state):
+    for how, holds, s7_says in (*original_head_answers(state), *region_size_answers(state)):
         if holds is not s7_says:
             raise PredicateBlind(f"{how}: model.wal.valid is {holds}, S7 says {s7_says}")
         checked += 1
