@@ -359,7 +359,9 @@ def original_scan_answers() -> Iterator[tuple[str, object, object, object]]:
     refuses where a sentinel would end the log, and the sentinel itself, in
     a region of 256 bytes: (what, the model's scan, the reference's, what
     F3.4 says), each scan as (sequences, end) or ("corruption", offset,
-    reason). No machine writes these headers; a media fault could."""
+    reason). No machine writes these headers; a media fault could. Last,
+    scan_region called with its defaults (S2.1: ORIGINAL, checkpoint 0), and
+    FIXED with its checkpoint left to the default."""
     cases = (
         ("a sentinel (sequence 0, length 0)", _SENTINEL, ((), 0)),
         (
@@ -371,15 +373,15 @@ def original_scan_answers() -> Iterator[tuple[str, object, object, object]]:
     )
     for how, prefix, says in cases:
         data = prefix + bytes(256 - len(prefix))
-        yield how, _original_model_scan(data), _original_reference_scan(data, RefDesign.ORIGINAL, 0), says
+        yield how, _model_scan_answer(data), _reference_scan_answer(data, RefDesign.ORIGINAL, 0), says
     # scan_region's defaults are memvid's scan of a fresh file (ORIGINAL,
     # checkpoint 0), as the tests and porters who call it bare rely on.
     record = _entry(1, b"x")
     data = record + bytes(256 - len(record))
     yield (
         "one record of sequence 1, scan_region's defaults",
-        _original_model_scan(data),
-        _original_reference_scan(data),
+        _model_scan_answer(data),
+        _reference_scan_answer(data),
         ((1,), len(record)),
     )
     # FIXED with the checkpoint left to its default (0): a damaged first entry,
@@ -389,20 +391,22 @@ def original_scan_answers() -> Iterator[tuple[str, object, object, object]]:
     data = torn + bytes(256 - len(torn))
     yield (
         "a damaged entry then sequence 3 marked, FIXED, scan_region's default checkpoint",
-        _original_model_scan(data, m.Design.FIXED),
-        _original_reference_scan(data, RefDesign.FIXED),
+        _model_scan_answer(data, m.Design.FIXED),
+        _reference_scan_answer(data, RefDesign.FIXED),
         ((), 0),
     )
 
 
-def _original_model_scan(data: bytes, design: m.Design = m.Design.ORIGINAL) -> object:
+def _model_scan_answer(data: bytes, design: m.Design = m.Design.ORIGINAL) -> object:
     scanned = scan(Region.from_bytes(data), design, 0)
     if isinstance(scanned, WalError):
         return ("corruption", scanned.offset, scanned.reason)
     return (tuple(s.record.sequence for s in scanned[0]), scanned[1])
 
 
-def _original_reference_scan(data: bytes, *design_and_checkpoint: Any) -> object:
+def _reference_scan_answer(data: bytes, *design_and_checkpoint: Any) -> object:
+    # The arguments passed on as given, so that a call without them takes
+    # scan_region's own defaults (what the last cases of original_scan_answers ask).
     try:
         found, end = scan_region(data, *design_and_checkpoint)
     except WalCorruption as error:
@@ -671,7 +675,7 @@ def check_the_checkers(state: m.State) -> int:
     for how, model_scan, reference_scan, f3_4_says in original_scan_answers():
         if model_scan != f3_4_says or reference_scan != f3_4_says:
             raise PredicateBlind(
-                f"{how}: ORIGINAL's scan answers {model_scan} (model), {reference_scan} (reference);"
+                f"{how}: the scan answers {model_scan} (model), {reference_scan} (reference);"
                 f" F3.4 says {f3_4_says}"
             )
         checked += 1
