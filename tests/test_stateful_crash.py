@@ -3,13 +3,16 @@ simulated disk that loses power, tears writes and kills the process between
 operations and inside them; and the same machine pointed at ORIGINAL, which
 must lose its WAL to a torn append (defects.md C1); and ORIGINAL's caller
 layer crashed inside its in-place growth, every image held to the model's
-(spec/semantics.md S9.11, S9.12)."""
+(spec/semantics.md S9.11, S9.12); ORIGINAL's power-loss images and its doctor
+killed on a copy, held to the model's."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, precondition, rule
 
 import model as m
 from walcheck.sidebyside.crash_machines import (
@@ -21,6 +24,7 @@ from walcheck.sidebyside.crash_machines import (
 )
 from walcheck.sidebyside.hunts import DEFECT_HUNTS, hunt, hunt_settings, only_rules
 from walcheck.sidebyside.machines import WalMachineBase
+from walcheck.sidebyside.simdisk import SimulatedDisk
 
 TestStatefulCrashFixed = StatefulCrashFixed.TestCase
 
@@ -35,6 +39,41 @@ StatefulCrashInsideGrowthOriginal = only_rules(
     frozenset({"append", "put", "commit", "set_skip_sync", "flush", "reopen", "grow", "crash_inside_caller"}),
 )
 TestStatefulCrashInsideGrowthOriginal = StatefulCrashInsideGrowthOriginal.TestCase
+
+
+class StatefulOriginalPredictedCrashes(
+    only_rules(  # type: ignore[misc]
+        build_crash_machine(original_crash_config("StatefulOriginalPredictedCrashes"), frozenset()),
+        frozenset({"append", "put", "commit", "set_skip_sync", "flush", "reopen"}),
+    )
+):
+    """ORIGINAL's durability and its doctor as the model predicts them, without
+    going on from a crash (ORIGINAL's crash images break G1-G3 as catalogued,
+    C2-C4, M2, M3): after every step the power-loss images of the file, the
+    simulated disk's and the model's, are the same (model/crash.py; an ORIGINAL
+    append syncs unless in batch mode, S3.13); and a rule kills ORIGINAL's doctor
+    on a copy of the file, damaged at one bit or not, where the model's
+    caller.doctor says (S9.9, S9.11). The machine goes on undisturbed."""
+
+    @invariant()
+    def power_loss_images_are_the_models(self) -> None:
+        if self.state is not None and isinstance(self.storage, SimulatedDisk):
+            self._model_predicts_power_loss_images()
+
+    @precondition(lambda self: self.state is not None and isinstance(self.storage, SimulatedDisk))
+    @rule(
+        damage=st.booleans(),
+        where_in_region=st.integers(0, 2**16),
+        bit=st.integers(0, 7),
+        # ORIGINAL's doctor makes 9 to 12 calls to these files (counted on
+        # SimulatedDirectory): the draws past a run's count let it finish.
+        calls=st.integers(0, 13),
+    )
+    def doctor_killed_on_a_copy(self, damage: bool, where_in_region: int, bit: int, calls: int) -> None:
+        self._doctor_killed_on_a_copy(where_in_region if damage else None, bit, calls)
+
+
+TestStatefulOriginalPredictedCrashes = StatefulOriginalPredictedCrashes.TestCase
 
 
 # FIXED on regions past the file's first 8 KiB, with entries of kilobytes, a

@@ -271,6 +271,7 @@ CALLER_RECOVERIES_AT_OPEN = "recoveries at open"
 CALLER_DOCTOR_RUNS = "doctor runs"
 CALLER_CRASHES_INSIDE = "crashes inside the caller layer"
 CALLER_CRASH_IMAGES = "caller-layer crash images checked"
+DOCTORS_KILLED_ON_A_COPY = "doctors killed on a copy, the file left the model's"
 
 ROWS: Final = (
     *_each("stateful machine runs / steps ({design})", EXAMPLES, STEPS),
@@ -310,6 +311,10 @@ ROWS: Final = (
     ),
     _both(
         "caller layer: crash images checked by tests/test_caller.py (FIXED / ORIGINAL)", CALLER_CRASH_IMAGES
+    ),
+    _both(
+        "caller layer: doctors killed on a copy, the file left the model's (FIXED / ORIGINAL)",
+        DOCTORS_KILLED_ON_A_COPY,
     ),
     _row(
         "stateful crashes (FIXED): process kills / power cuts / torn-write images",

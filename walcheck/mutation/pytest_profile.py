@@ -51,6 +51,7 @@ KILLER_ORDER = (
     "tests/test_stateful_crash.py::TestStatefulCrashFixed",  # 4 s
     "tests/test_stateful_crash.py::TestStatefulCrashPagesFixed",  # 6 s
     "tests/test_stateful_crash.py::TestStatefulCrashInsideGrowthOriginal",  # 4 s
+    "tests/test_stateful_crash.py::TestStatefulOriginalPredictedCrashes",  # 1.4 s
     "tests/test_stateful_files.py::",  # the caller layer on real directories
     "tests/test_stateful_storage.py::",  # the storage interface alone, injected faults: 5 s
     "tests/test_stateful_power.py::TestStatefulThousandAppendsFixed",  # 1.5 s

@@ -32,6 +32,8 @@ from model import caller
 from model.crash import count_power_loss_regions, power_loss_regions, single_sector_regions
 from reference import Design as RefDesign
 from reference import EmbeddedWal, WalError, grown_size, read_header, scan_region
+from reference.caller import apply_nothing
+from reference.caller import doctor as reference_doctor
 from reference.header import WAL_OFFSET
 from reference.storage import MemoryStorage, Storage
 from walcheck import figures
@@ -42,6 +44,7 @@ from walcheck.sidebyside.machines import (
     MachineConfig,
     WalMachineBase,
     _agree,
+    _model_result,
     _reference_result,
     build_machine,
     recall,
@@ -525,6 +528,60 @@ class CrashMachineBase(WalMachineBase):
         chosen = pick % len(images)
         self._restart(images[chosen], *outcomes[chosen])
 
+    def _doctor_killed_on_a_copy(self, damaged_at: int | None, bit: int, calls: int) -> None:
+        """memvid's doctor (S9.9) on a copy of the file as a new process finds it,
+        one bit of its region flipped at ``damaged_at`` (or intact), the process
+        killed at the doctor's (calls+1)-th call to the directory or its files: a
+        kill keeps every write (PM5), and the file left must be one of the
+        model's ``caller.doctor(...).crash_images``; a doctor that finishes must
+        leave the model's repaired file, and open or refuse as the model's does.
+        The machine's own file is untouched: ORIGINAL's repair loses records as
+        catalogued (M2, M3), and no timeline goes on from it."""
+        assert self.state is not None
+        state = m.close_wal(self.state) if self.state.wal is not None else self.state
+        image = self.disk.view
+        if damaged_at is not None:
+            offset = WAL_OFFSET + damaged_at % state.disk.header.wal_size
+            image = flip_bit(image, offset * 8 + bit)
+            region = m.Region.from_bytes(image[WAL_OFFSET : WAL_OFFSET + state.disk.header.wal_size])
+            state = dataclasses.replace(
+                state, disk=dataclasses.replace(state.disk, region=region, durable_region=region)
+            )
+        done = caller.doctor(state)
+        directory = SimulatedDirectory(image)
+        directory.arm_crash(calls)
+        killed = False
+        try:
+            ref = _reference_result(
+                lambda: reference_doctor(directory, design=self.ref_design, apply=apply_nothing)
+            )
+        except SimulatedCrash:
+            killed = True
+        finally:
+            directory.disarm()
+        left = directory.path.view
+        header = read_header(MemoryStorage(left), clear_legacy_lock=False)
+        found = (
+            m.HeaderFields(header.wal_size, header.wal_checkpoint_pos, header.wal_sequence),
+            left[WAL_OFFSET : WAL_OFFSET + header.wal_size],
+        )
+        damage = "a damaged" if damaged_at is not None else "an intact"
+        if killed:
+            if found not in {(d.header, d.region.to_bytes()) for d in done.crash_images}:
+                raise Divergence(
+                    f"the doctor killed at call {calls + 1} on {damage} file left one"
+                    " the model does not predict"
+                )
+            self.counters[figures.DOCTORS_KILLED_ON_A_COPY] += 1
+            return
+        _, refused = m.open_wal(done.state)
+        _agree("the doctor on a copy", ref.error, _model_result(refused).error if refused else None)
+        _agree(
+            f"the file the doctor leaves, on {damage} file",
+            found,
+            (done.state.disk.header, done.state.disk.region.to_bytes()),
+        )
+
 
 def _growth_images(state: m.State, new_size: int) -> tuple[m.Disk, ...]:
     """The files the model says a crash inside ``caller.grow`` can leave: its
@@ -543,7 +600,8 @@ def _growth_images(state: m.State, new_size: int) -> tuple[m.Disk, ...]:
 # header under one sync too, and a power loss there leaves sector mixes (the
 # header kept, the sentinel or the zeros not) that the model's crash_images,
 # whole files (spec/explore.md), do not list; and their images break G1-G3 as
-# catalogued (C4, M2, M3), so no machine can go on from them.
+# catalogued (C4, M2, M3), so no machine can go on from them. Its doctor is
+# killed on a copy instead (``_doctor_killed_on_a_copy``), every write kept.
 CALLER_CRASHES = {
     m.Design.FIXED: ("staged commit", "growth", "open with recovery", "doctor"),
     m.Design.ORIGINAL: ("growth",),
