@@ -128,6 +128,35 @@ def fixed_sentinel_writes(
     return ((write_head, ENTRY_HEADER_SIZE),), write_head
 
 
+def fixed_open_writes(
+    write_head: int, pending_bytes: int, region_size: int, stale_end: int
+) -> tuple[tuple[ZeroWrite, ...], bool]:
+    """FIXED's writable open (R8): its zero writes, and whether a sync follows.
+
+    ``stale_end`` is one past the last non-zero byte of the region at or after
+    the write head, the write head itself when there is none. Such bytes are
+    what a crash left after the recovered log's end: records recovery did not
+    return, whose sequences the next appends issue again, so that a later
+    recovery would take them as the new log's continuation. With none, the
+    sentinel alone and no sync (S3.14, as memvid's open); otherwise one write
+    of zeros from the write head over the sentinel and the last of them, then
+    a sync, so that they are gone before the first append.
+
+    pre: valid_heads(write_head, pending_bytes, region_size)
+    pre: write_head <= stale_end <= region_size
+    post: writes_inside(__return__[0], region_size)
+    post: writes_spare_pending(__return__[0], write_head, pending_bytes)
+    post: all(start == write_head for start, _ in __return__[0])
+    post: __return__[1] == (stale_end > write_head)
+    post: not __return__[1] or __return__[0][0][0] + __return__[0][0][1] >= stale_end
+    """
+    sentinel, _ = fixed_sentinel_writes(write_head, pending_bytes, region_size)
+    if stale_end <= write_head:
+        return sentinel, False
+    end = max([stale_end, *(start + length for start, length in sentinel)])
+    return ((write_head, end - write_head),), True
+
+
 def original_sentinel_writes(
     write_head: int, pending_bytes: int, region_size: int
 ) -> tuple[tuple[ZeroWrite, ...], int]:

@@ -36,7 +36,7 @@ from model.format import (
     decode_entry_header,
     entry_size,
 )
-from model.placement import place_entry, sentinel_writes
+from model.placement import fixed_open_writes, place_entry, sentinel_writes
 from model.region import Extent, Record, Region
 
 U64_MAX = 2**64 - 1
@@ -453,9 +453,11 @@ def open_wal(
         recovery=recovery,
     )
     state = replace(state, wal=wal, caller_header=header)
-    if not read_only:
-        state = _maybe_write_sentinel(state)
-    return state, None
+    if read_only:
+        return state, None
+    if state.design is Design.FIXED:
+        return _erase_after_log(state), None
+    return _maybe_write_sentinel(state), None
 
 
 def close_wal(state: State) -> State:
@@ -655,6 +657,25 @@ def truncate_file(state: State, keep: int) -> State:
 def _open(state: State) -> Volatile:
     assert state.wal is not None, "operation on a closed WAL"
     return state.wal
+
+
+def _erase_after_log(state: State) -> State:
+    """R8 (DIVERGENCE C5): FIXED's writable open zeroes what lies after the
+    log, where the region is not zero already, and syncs; where it is, the
+    sentinel alone (model.placement.fixed_open_writes). The sync leaves every
+    byte below the write head durable, so the next append may say so (R7)."""
+    wal = _open(state)
+    after = b""
+    if wal.write_head < wal.region_size:  # at the end: every byte is pending, nothing after
+        after = state.disk.region.read(wal.write_head, wal.region_size - wal.write_head)
+    stale_end = wal.write_head + len(after.rstrip(b"\0"))
+    writes, sync = fixed_open_writes(wal.write_head, wal.pending_bytes, wal.region_size, stale_end)
+    disk = state.disk
+    for start, length in writes:
+        disk = disk.written(Extent(start, start + length, None, 0))
+    if not sync:
+        return replace(state, disk=disk)
+    return replace(state, disk=disk.synced(), wal=replace(wal, synced_below_head=True))
 
 
 def _maybe_write_sentinel(state: State) -> State:

@@ -552,7 +552,11 @@ class EmbeddedWal:
             # left is checkpointed, so the log restarts at position 0.
             wal._sequence, next_head = header.wal_sequence, 0
         wal._write_head = wal._head_after_scan(next_head)
-        if not read_only:
+        if read_only:
+            return wal
+        if design is Design.FIXED:
+            wal._erase_after_log()
+        else:
             wal._maybe_write_sentinel()
         return wal
 
@@ -875,6 +879,35 @@ class EmbeddedWal:
             raise self._storage_error(error) from error
         # R7: everything written so far is durable (FIXED only writes the mark).
         self._synced_below_head = self._design is Design.FIXED
+
+    def _erase_after_log(self) -> None:
+        """R8 (DIVERGENCE C5): a writable open zeroes what lies after the log
+        and syncs, before any append. A crash can leave records after the
+        recovered log's end that recovery did not return; the next appends
+        issue their sequences again, and a later crash that keeps a new
+        entry and loses the sentinel after it would let the scan take the
+        old record there as the new log's continuation. Where every byte
+        after the write head is zero already, the sentinel alone, unsynced,
+        as memvid's open writes it (S3.14). Read a window at a time, as the
+        scan reads (S1.4)."""
+        head, size = self._write_head, self._region_size
+        stale_end = position = head
+        while position < size:
+            window = self._read(position, min(self._scan_window, size - position))
+            if not window:
+                raise WalIoError(REASON_SHORT_READ)  # FIXED refused a short file before its scan
+            kept = len(window.rstrip(b"\0"))
+            if kept:
+                stale_end = position + kept
+            position += len(window)
+        if stale_end == head:
+            self._maybe_write_sentinel()
+            return
+        # One write from the head over the sentinel's 48 bytes (or the tail,
+        # when fewer remain) and the last non-zero byte, then one sync.
+        end = max(stale_end, min(head + ENTRY_HEADER_SIZE, size))
+        self._write(head, bytes(end - head))
+        self._sync()
 
     def _maybe_write_sentinel(self) -> None:
         """S3.14: zero bytes at the write head end the log for the next scan.

@@ -334,6 +334,12 @@ class MemoryFilesBase(RuleBasedStateMachine):
                     )
                     self._close()
                     return
+        if skip_sync:
+            # memvid's usual call, every option but the size left to its default:
+            # both sides' defaults are then held to each other (S9.5: skip_sync on).
+            self._call("begin_batch", lambda memory: memory.begin_batch(pre_size=pre_size), None)
+            self.state = caller.begin_batch(self.state)
+            return
         self._call(
             "begin_batch", lambda memory: memory.begin_batch(skip_sync=skip_sync, pre_size=pre_size), None
         )

@@ -122,7 +122,7 @@ class DefectHunt:
 
     def found_by(self, finding: Finding | None) -> bool:
         """The finding is this defect: its guarantee, and for a defect that needs
-        a crash (C1-C4), a crash in its trace (D1 breaks G1 too, without one)."""
+        a crash (C1-C5), a crash in its trace (D1 breaks G1 too, without one)."""
         if finding is None or finding.guarantee not in {self.guarantee, *self.also}:
             return False
         if self.crash_kinds is None:
@@ -275,6 +275,31 @@ DEFECT_HUNTS: tuple[DefectHunt, ...] = (
         point_images=frozenset({"kill"}),
         commit_when_full=True,
         rules=_WRITING,
+    ),
+    DefectHunt(
+        "C5",
+        "a record a crash took comes back after its sequence is issued again",
+        "G2",
+        # Entries of 512 bytes, each in sectors of its own (the region starts
+        # at file offset 4096), so that a power loss can keep a later entry and
+        # lose an earlier one; a region of 512·12 + 511 bytes, which 10 appends
+        # never wrap (C2) and no entry ends within 48 bytes of (D1). The first
+        # power loss is a rule the machine goes on from; every image of the
+        # second is checked in place. Appends, batches and power losses only:
+        # a commit, a flush or a reopen syncs what the first loss must find
+        # unsynced, and the search wastes its steps on them.
+        dataclasses.replace(
+            _crash_original("StatefulCrashOriginalEarlierLife", region_size=512 * 12 + 511),
+            # One byte drawn, repeated: 464 drawn bytes a payload make an
+            # example too large for Hypothesis to start from.
+            payloads=st.integers(0, 255).map(lambda byte: bytes([byte]) * 464),
+        ),
+        crash_kinds=frozenset({"power_loss"}),
+        crash_points=frozenset({BETWEEN}),
+        point_images=frozenset({"power_loss"}),
+        rules=frozenset({"append", "append_batch", "power_loss"}),
+        batches=True,
+        examples=1000,
     ),
 )
 

@@ -36,6 +36,7 @@ import reference.wal as reference_wal
 from model import caller
 from model.invariants import violated
 from model.placement import (
+    fixed_open_writes,
     fixed_sentinel_writes,
     safe_end,
     sentinel_writes,
@@ -362,24 +363,31 @@ class WalMachineBase(RuleBasedStateMachine):
             self._open_writes_the_sentinel(image, closed)
 
     def _open_writes_the_sentinel(self, image: bytes, closed: m.State) -> None:
-        """S3.2, S3.14: a writable open writes exactly the zeros that
-        model.placement's sentinel_writes gives for the heads its scan found,
-        through memvid's modulo, and nothing else (not even a write of no bytes,
-        which changes no byte but is one more system call and crash point than
-        memvid makes). Checked on a copy of the file as it was before the open."""
+        """S3.2, S3.14, R8: a writable open writes exactly the zeros, and makes
+        exactly the syncs, that model.placement gives for the heads its scan
+        found (ORIGINAL: sentinel_writes, through memvid's modulo, no sync;
+        FIXED: fixed_open_writes, from the region's bytes after the head), and
+        nothing else (not even a write of no bytes, which changes no byte but
+        is one more system call and crash point than memvid makes). Checked on
+        a copy of the file as it was before the open."""
         scanned, outcome = m.open_wal(closed, read_only=True)
         if isinstance(outcome, m.WalError) or scanned.wal is None:
             return
         wal = scanned.wal
-        zeros, _ = sentinel_writes(
-            self.design is m.Design.FIXED, wal.write_head, wal.pending_bytes, wal.region_size
-        )
         log = ReadLog(MemoryStorage(image))
         header = read_header(log, clear_legacy_lock=False)
         log.writes = []
+        if self.design is m.Design.FIXED:
+            after = image[header.wal_offset + wal.write_head : header.wal_offset + wal.region_size]
+            stale_end = wal.write_head + len(after.rstrip(b"\0"))
+            zeros, sync = fixed_open_writes(wal.write_head, wal.pending_bytes, wal.region_size, stale_end)
+        else:
+            zeros, _ = sentinel_writes(False, wal.write_head, wal.pending_bytes, wal.region_size)
+            sync = False
         expected = [(header.wal_offset + start % wal.region_size, length) for start, length in zeros]
         EmbeddedWal.open(log, header, design=self.ref_design)
-        _agree("S3.14: the writes of a writable open", log.writes, expected)
+        _agree("S3.14, R8: the writes of a writable open", log.writes, expected)
+        _agree("R8: the syncs of a writable open", log.syncs, int(sync))
 
     def _settle_open(self, ref: Result, model: Result) -> None:
         _agree("open", ref.error, model.error)

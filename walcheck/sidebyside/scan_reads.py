@@ -35,12 +35,14 @@ _LENGTH_AT = 8  # the u32 length after the u64 sequence
 
 class ReadLog:
     """A ``Storage`` that logs every ``read_at`` made through it (offset,
-    length asked), and every ``write_at`` (offset, length written)."""
+    length asked), and every ``write_at`` (offset, length written), and counts
+    its syncs."""
 
     def __init__(self, inner: Storage) -> None:
         self.inner = inner
         self.reads: list[tuple[int, int]] = []
         self.writes: list[tuple[int, int]] = []
+        self.syncs = 0
 
     def read_at(self, offset: int, length: int) -> bytes:
         self.reads.append((offset, length))
@@ -51,6 +53,7 @@ class ReadLog:
         self.inner.write_at(offset, data)
 
     def sync(self) -> None:
+        self.syncs += 1
         self.inner.sync()
 
     def size(self) -> int:

@@ -1,4 +1,4 @@
-//! `EmbeddedWal`, FIXED (spec/semantics.md S3, spec/faults.md R1-R7).
+//! `EmbeddedWal`, FIXED (spec/semantics.md S3, spec/faults.md R1-R8).
 
 use std::fs::File;
 use std::io;
@@ -10,6 +10,9 @@ use crate::types::Header;
 /// F2.1: sequence u64, length u32, 4 reserved bytes, blake3-256 of the payload.
 pub const ENTRY_HEADER_SIZE: u64 = 8 + 4 + 4 + 32;
 const HEADER_LEN: usize = 48;
+/// How much of the region a read at open asks for at a time (the streaming
+/// scan, R8's look for bytes after the log).
+const READ_CHUNK: usize = 1 << 20;
 /// F2.1, D6: the reserved bytes of a record written while every byte of the
 /// region before it was durable (R7). Anything else makes no claim.
 pub const SYNCED_BEFORE_MARK: [u8; 4] = *b"SYNC";
@@ -291,8 +294,19 @@ fn short_read() -> MemvidError {
     MemvidError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, REASON_SHORT_READ))
 }
 
+/// A read of the region that came up short is the short-read error.
+fn read_error(error: io::Error) -> MemvidError {
+    if error.kind() == io::ErrorKind::UnexpectedEof {
+        short_read()
+    } else {
+        MemvidError::Io(error)
+    }
+}
+
 impl EmbeddedWal {
-    /// S3.2: open the region the header names, for writing.
+    /// S3.2: open the region the header names, for writing. Before it
+    /// returns, R8 (spec/faults.md) erases, durably, whatever lies after the
+    /// recovered log (see `erase_after_log`).
     pub fn open(file: &File, header: &Header) -> Result<Self> {
         Self::open_with_recovery(file, header, false, Recovery::default())
     }
@@ -302,7 +316,10 @@ impl EmbeddedWal {
         Self::open_with_recovery(file, header, true, Recovery::default())
     }
 
-    /// S3.2, S3.3 with a recovery mode (R5).
+    /// S3.2, S3.3 with a recovery mode (R5). A writable open ends with R8
+    /// (spec/faults.md): the bytes after the write head are zeroed and, when
+    /// any of them was not zero already, synced before the first append. A
+    /// read-only open writes nothing.
     pub fn open_with_recovery(
         file: &File,
         header: &Header,
@@ -345,7 +362,7 @@ impl EmbeddedWal {
             head = 0;
         }
         wal.write_head = head; // D1: not reduced modulo the size
-        wal.maybe_write_sentinel()?;
+        wal.erase_after_log()?; // R8, or just S3.14's sentinel
         Ok(wal)
     }
 
@@ -521,14 +538,27 @@ impl EmbeddedWal {
         self.read_region_length()?;
         let size = usize::try_from(self.region_size).map_err(|_| short_read())?;
         let mut region = vec![0u8; size];
-        read_exact_at(&self.file, &mut region, self.region_offset).map_err(|error| {
-            if error.kind() == io::ErrorKind::UnexpectedEof {
-                short_read()
-            } else {
-                MemvidError::Io(error)
-            }
-        })?;
+        read_exact_at(&self.file, &mut region, self.region_offset).map_err(read_error)?;
         Ok(region)
+    }
+
+    /// R8: one past the last non-zero byte of the region in `[from, size)`,
+    /// or `from` when every byte there is zero. Read a chunk at a time, never
+    /// the whole region at once.
+    fn end_of_nonzero(&self, from: u64) -> Result<u64> {
+        let mut end = from;
+        let mut position = from;
+        let mut buffer = vec![0u8; self.region_size.saturating_sub(from).min(READ_CHUNK as u64) as usize];
+        while position < self.region_size {
+            let length = (self.region_size - position).min(READ_CHUNK as u64) as usize;
+            let chunk = &mut buffer[..length];
+            read_exact_at(&self.file, chunk, self.region_offset + position).map_err(read_error)?;
+            if let Some(last) = chunk.iter().rposition(|&byte| byte != 0) {
+                end = position + last as u64 + 1;
+            }
+            position += length as u64;
+        }
+        Ok(end)
     }
 
     /// The scan of an intact log without holding the region (open needs no
@@ -539,10 +569,9 @@ impl EmbeddedWal {
     /// agrees; at anything else (an invalid entry, a sequence break: R1-R7)
     /// it answers None and the caller scans the whole region with `scan`.
     fn scan_streaming(&self) -> Result<Option<(Vec<Found>, usize)>> {
-        const CHUNK: usize = 1 << 20;
         self.read_region_length()?;
         let size = usize::try_from(self.region_size).map_err(|_| short_read())?;
-        let mut buffer: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+        let mut buffer: Vec<u8> = Vec::with_capacity(2 * READ_CHUNK);
         let mut base = 0usize; // the region position of buffer[0]
         let mut found: Vec<Found> = Vec::new();
         let mut cursor = 0usize;
@@ -555,7 +584,7 @@ impl EmbeddedWal {
                 buffer.drain(..cursor - *base);
                 *base = cursor;
                 let from = buffer.len();
-                let wanted = (end - *base - from).max(CHUNK).min(size - *base - from);
+                let wanted = (end - *base - from).max(READ_CHUNK).min(size - *base - from);
                 buffer.resize(from + wanted, 0);
                 let at = self.region_offset + (*base + from) as u64;
                 read_exact_at(&self.file, &mut buffer[from..], at).map_err(MemvidError::Io)
@@ -609,7 +638,9 @@ impl EmbeddedWal {
     }
 
     /// S3.14: the zeros that end the log at the write head. They lie at or
-    /// after it, so they leave R7's flag as it is.
+    /// after it, so they leave R7's flag as it is. Not synced: the next
+    /// append's sync (D5) or the caller's makes them durable. At a writable
+    /// open R8 may write more (`erase_after_log`).
     fn maybe_write_sentinel(&mut self) -> Result<()> {
         if self.read_only {
             return Ok(());
@@ -619,6 +650,34 @@ impl EmbeddedWal {
             self.write(self.write_head, &vec![0u8; length as usize])?;
         }
         Ok(())
+    }
+
+    /// R8 (spec/faults.md): a writable open erases what lies after the log.
+    /// After a crash the region may hold, after the recovered log's end,
+    /// bytes an earlier life of the writer wrote there: records recovery did
+    /// not return (past a torn entry or a zeroed gap), whose sequences the
+    /// next appends issue again. Left in place, a later append that closes
+    /// the gap before them would let them come back as a continuation of the
+    /// new log. So when any byte in `[head, size)` is not zero, one write of
+    /// zeros covers `[head, max(last non-zero + 1, head + sentinel))` and one
+    /// sync makes it durable before the first append (the sync also sets
+    /// R7's flag: every byte below the head is durable then). When every byte
+    /// there is zero, this is S3.14's sentinel alone, unsynced, as before. A
+    /// read-only open writes nothing.
+    fn erase_after_log(&mut self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let head = self.write_head;
+        let end = self.end_of_nonzero(head)?;
+        if end == head {
+            return self.maybe_write_sentinel();
+        }
+        let sentinel = sentinel_length(head, self.pending_bytes, self.region_size);
+        let end = end.max(head + sentinel);
+        // One buffer, one write: a region fits in memory (`read_region` holds it whole).
+        self.write(head, &vec![0u8; (end - head) as usize])?;
+        self.sync()
     }
 }
 
@@ -841,6 +900,118 @@ mod tests {
             }
         }
         assert!(decided > 100 && left > 100, "{decided} decided, {left} left to scan");
+    }
+
+    /// R8: record 1 at 0, then `after` at `at` (region-relative).
+    fn one_record_then(size: u64, at: usize, after: &[u8]) -> (File, Header, Vec<u8>) {
+        let (file, header) = prepared(size);
+        let mut bytes = encode_entry(1, b"first", false, 0);
+        bytes.resize(size as usize, 0);
+        bytes[at..at + after.len()].copy_from_slice(after);
+        write_all_at(&file, &bytes, 4096).unwrap();
+        (file, header, bytes)
+    }
+
+    /// R8, z == h: only the sentinel, which was zero already, and no sync.
+    #[test]
+    fn a_writable_open_over_zeros_writes_only_the_sentinel() {
+        let (file, header, before) = one_record_then(300, 53, &[]);
+        let wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert_eq!(wal.volatile_state().write_head, 53);
+        assert!(!wal.synced_below_head, "no sync when nothing after the head was non-zero");
+        assert_eq!(region(&file, 300), before);
+    }
+
+    /// R8: a stale record 2 after a zeroed gap (the scan ends at the gap),
+    /// and garbage after it, are erased to the region's end and synced; a
+    /// read-only open leaves them.
+    #[test]
+    fn a_writable_open_erases_what_lies_after_the_log() {
+        let mut after = encode_entry(2, b"stale", false, 0);
+        after.extend_from_slice(&[0xEE; 30]);
+        let (file, header, before) = one_record_then(400, 53 + 48 + 7, &after);
+        let reader = EmbeddedWal::open_read_only(&file, &header).unwrap();
+        assert_eq!(reader.volatile_state().write_head, 53);
+        assert_eq!(region(&file, 400), before);
+        let mut wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert!(wal.synced_below_head, "the erase is synced (R7's flag set)");
+        let erased = region(&file, 400);
+        assert_eq!(&erased[..53], &before[..53]);
+        assert!(erased[53..].iter().all(|&b| b == 0));
+        // The next append reissues sequence 2, marked: every byte below it is durable.
+        assert_eq!(wal.append_entry(b"new").unwrap(), 2);
+        assert_eq!(&region(&file, 400)[53 + 12..53 + 16], b"SYNC");
+        let mut again = EmbeddedWal::open_read_only(&file, &header).unwrap();
+        let sequences: Vec<u64> = again.pending_records().unwrap().iter().map(|r| r.sequence).collect();
+        assert_eq!(sequences, vec![1, 2]);
+    }
+
+    /// R8: a torn entry right at the head; the erase covers at least the sentinel.
+    #[test]
+    fn a_writable_open_erases_a_torn_tail_and_the_sentinel_after_it() {
+        // A non-zero reserved byte only: the scan reads a sentinel, z = h + 14 < h + 48.
+        let (file, header, before) = one_record_then(300, 53 + 13, &[0x01]);
+        let wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert_eq!(wal.volatile_state().write_head, 53);
+        assert!(wal.synced_below_head);
+        let erased = region(&file, 300);
+        assert_eq!(&erased[..53], &before[..53]);
+        assert!(erased[53..].iter().all(|&b| b == 0));
+        // Garbage straight after record 1 (a torn record 2).
+        let (file, header, _) = one_record_then(300, 53, &[0x02; 70]);
+        let wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert_eq!(wal.volatile_state().write_head, 53);
+        assert!(region(&file, 300)[53..].iter().all(|&b| b == 0));
+    }
+
+    /// R8: z == size, the region's last byte.
+    #[test]
+    fn a_writable_open_erases_up_to_the_regions_last_byte() {
+        let (file, header, before) = one_record_then(300, 299, &[0xAB]);
+        let wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert!(wal.synced_below_head);
+        let erased = region(&file, 300);
+        assert_eq!(&erased[..53], &before[..53]);
+        assert!(erased[53..].iter().all(|&b| b == 0));
+    }
+
+    /// R8: pending bytes fill the region (head == size): nothing after the
+    /// head, so nothing is written and nothing synced.
+    #[test]
+    fn a_full_region_gets_nothing_written() {
+        let (file, header) = prepared(100);
+        let bytes = encode_entry(1, &[7; 52], false, 0);
+        write_all_at(&file, &bytes, 4096).unwrap();
+        let wal = EmbeddedWal::open(&file, &header).unwrap();
+        let state = wal.volatile_state();
+        assert_eq!((state.write_head, state.pending_bytes), (100, 100));
+        assert!(!wal.synced_below_head);
+        assert_eq!(region(&file, 100), bytes);
+    }
+
+    /// R8's read goes a chunk at a time and finds the last non-zero byte
+    /// across chunk boundaries; an empty region with a stray byte is erased.
+    #[test]
+    fn the_last_non_zero_byte_is_found_across_chunks() {
+        let size = 2 * READ_CHUNK as u64 + 100;
+        let (file, header) = prepared(size);
+        let reader = EmbeddedWal::open_read_only(&file, &header).unwrap();
+        assert_eq!(reader.end_of_nonzero(0).unwrap(), 0);
+        assert_eq!(reader.end_of_nonzero(size).unwrap(), size);
+        write_all_at(&file, &[9], 4096 + READ_CHUNK as u64 - 1).unwrap();
+        assert_eq!(reader.end_of_nonzero(0).unwrap(), READ_CHUNK as u64);
+        assert_eq!(reader.end_of_nonzero(10).unwrap(), READ_CHUNK as u64);
+        assert_eq!(reader.end_of_nonzero(READ_CHUNK as u64).unwrap(), READ_CHUNK as u64);
+        write_all_at(&file, &[9], 4096 + 2 * READ_CHUNK as u64).unwrap();
+        assert_eq!(reader.end_of_nonzero(5).unwrap(), 2 * READ_CHUNK as u64 + 1);
+        let wal = EmbeddedWal::open(&file, &header).unwrap();
+        assert_eq!(wal.volatile_state().write_head, 0);
+        assert!(wal.synced_below_head);
+        assert!(region(&file, size).iter().all(|&b| b == 0));
+        // A file cut short after the scan: the read is the short-read error.
+        file.set_len(4096 + size - 1).unwrap();
+        let error = reader.end_of_nonzero(0).unwrap_err();
+        assert_eq!(error.to_string(), "I/O error: failed to fill whole buffer");
     }
 
     #[test]
