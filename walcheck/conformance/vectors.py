@@ -183,6 +183,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "erase-after-log",
+        "Power loss keeps a later unsynced entry and loses the one before it (512-byte entries, sectors of "
+        "their own): recovery returns nothing, and FIXED's writable open zeroes the leftover and syncs "
+        "before the next append, which carries the SYNC mark (spec/faults.md R8; ORIGINAL keeps it: C5).",
+        Trace(
+            512 * 4 + 511,
+            0,
+            (
+                SkipSync(True),
+                *_appends([464, 464]),
+                Crash(True, 4),
+                Pending(),
+                *_appends([464], 3),
+                Pending(),
+                Stats(),
+            ),
+        ),
+    ),
+    Scenario(
         "short-file",
         "A file cut inside its region (S3.2): memvid's Rust reads entry by entry and opens it when the log "
         "ends inside the file, then lengthens it; FIXED refuses it with Io.",
