@@ -143,3 +143,85 @@ print(json.dumps({"sizes": sizes, "errors": errors, "frames": reopened}))
     assert seen["sizes"][12] == 64 * 1024 and seen["sizes"][13:] == [128 * 1024] * 3  # grew at the 14th put
     assert seen["errors"] == []
     assert isinstance(seen["frames"], int) and seen["frames"] >= 16
+
+
+_BATCH_UNCOMMITTED = """
+import resource, signal
+from pathlib import Path
+path = Path(sys.argv[1])
+memory = memvid_sdk.use("basic", str(path), enable_lex=False)
+# put_many is memvid's batch (skip_sync): its appends reach the OS unsynced; a
+# file size limit makes the commit after them fail, and the process ends.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size, resource.RLIM_INFINITY))
+try:
+    memory.put_many([{"title": "t0", "label": "x", "text": text} for text in sys.argv[2:]])
+    outcome = "ok"
+except Exception as error:
+    outcome = str(error)
+print(json.dumps(outcome))
+sys.stdout.flush()
+os._exit(0)
+"""
+
+_SECTOR = 512
+
+
+def _log(path: Path) -> list[tuple[int, int, bytes]]:
+    raw = path.read_bytes()
+    header = decode_header(raw[:4096])
+    records, _ = scan_region(raw[header.wal_offset : header.wal_offset + header.wal_size], Design.ORIGINAL)
+    return [(r.sequence, r.position, r.payload) for r in records]
+
+
+def test_memvid_brings_back_a_record_a_power_loss_took(tmp_path: Path) -> None:
+    """C5 on memvid-sdk 2.0.160 (spec/defects.md). Life 1: put_many of A and B,
+    unsynced. A power loss keeps B's sectors and loses the first sector of A's
+    entry (a sector holds any of its versions): memvid's open recovers nothing.
+    Life 2, on that image: put_many of C, as long as A, unsynced; memvid's
+    recovery then finds C alone. A power loss that keeps C and loses the
+    sentinel after it (the sector's version between C's write and the
+    sentinel's) leaves B's header where C ends: memvid's recovery now applies
+    C and B, a frame of life 1 that life 2 had not had."""
+    a, b, c = "a" * 700, "b" * 700, "c" * 700
+    created = tmp_path / "created.mv2"
+    _child("memvid_sdk.create(sys.argv[1], enable_lex=False).close(); print(json.dumps(0))", str(created))
+    life1 = tmp_path / "life1.mv2"
+    shutil.copy(created, life1)
+    assert "File too large" in _child(_BATCH_UNCOMMITTED, str(life1), a, b)
+    header = decode_header(life1.read_bytes()[:4096])
+    (_, _, _), (sequence_a, at_a, _), (sequence_b, at_b, payload_b) = _log(life1)
+    assert b.encode() in payload_b and (sequence_a, sequence_b) == (
+        header.wal_sequence + 1,
+        header.wal_sequence + 2,
+    )
+    # A's entry starts in the region's first sector and B's in a later one.
+    first = header.wal_offset + at_a
+    assert first // _SECTOR != (header.wal_offset + at_b) // _SECTOR
+    sector = first - first % _SECTOR
+    image1 = bytearray(life1.read_bytes())
+    image1[sector : sector + _SECTOR] = created.read_bytes()[
+        sector : sector + _SECTOR
+    ]  # A's first sector lost
+    lost = tmp_path / "image1.mv2"
+    lost.write_bytes(bytes(image1))
+    life2 = tmp_path / "life2.mv2"
+    shutil.copy(lost, life2)
+    assert "File too large" in _child(_BATCH_UNCOMMITTED, str(life2), c)
+    records2 = _log(life2)
+    sequence_c, at_c, payload_c = records2[-1]
+    assert (sequence_c, at_c) == (sequence_a, at_a) and c.encode() in payload_c
+    end_c = header.wal_offset + at_c + 48 + len(payload_c)
+    assert end_c == header.wal_offset + at_b  # C, as long as A, ends where B begins
+    image2 = bytearray(life2.read_bytes())
+    image2[end_c : end_c + 48] = image1[end_c : end_c + 48]  # C's sentinel lost: B's header
+    resurrected = tmp_path / "image2.mv2"
+    resurrected.write_bytes(bytes(image2))
+    assert [s for s, _, _ in _log(resurrected)][-2:] == [sequence_c, sequence_b]
+    copies = []
+    for image in (lost, life2, resurrected):
+        copy = tmp_path / f"{image.stem}.opened.mv2"
+        shutil.copy(image, copy)
+        copies.append(str(copy))
+    seen = _child("print(json.dumps([frames(path) for path in sys.argv[1:]]))", *copies)
+    assert seen == [0, 1, 2]  # nothing after life 1's loss, C after life 2, then C and B
