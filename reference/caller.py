@@ -45,14 +45,22 @@ def store_start(header: Header) -> int:
     return header.wal_offset + header.wal_size
 
 
-def read_frames(storage: Storage, header: Header) -> list[tuple[int, bytes]]:
-    """S9.8: the applied records, (sequence, payload), in the order applied."""
+def _store_bytes(storage: Storage, header: Header) -> bytes:
+    """S9.8: the frame store's bytes, checked against the header."""
     start = store_start(header)
-    raw = storage.read_at(start, max(0, header.footer_offset - start))
-    if len(raw) != max(0, header.footer_offset - start):
+    if header.footer_offset < start:
+        # A header no commit writes: a store there would lie over the region,
+        # and a commit would write its frames over the WAL's records.
+        raise FrameStoreDamaged("footer offset before the frame store")
+    raw = storage.read_at(start, header.footer_offset - start)
+    if len(raw) != header.footer_offset - start:
         raise FrameStoreDamaged("frame store truncated")
     if raw and blake3.blake3(raw).digest() != header.toc_checksum:
         raise FrameStoreDamaged("frame store checksum mismatch")
+    return raw
+
+
+def _frames(raw: bytes) -> list[tuple[int, bytes]]:
     frames: list[tuple[int, bytes]] = []
     cursor = 0
     while cursor < len(raw):
@@ -65,14 +73,18 @@ def read_frames(storage: Storage, header: Header) -> list[tuple[int, bytes]]:
     return frames
 
 
+def read_frames(storage: Storage, header: Header) -> list[tuple[int, bytes]]:
+    """S9.8: the applied records, (sequence, payload), in the order applied."""
+    return _frames(_store_bytes(storage, header))
+
+
 def apply_records(storage: Storage, header: Header, records: list[WalRecord]) -> None:
     """Append the records' frames to the store and point ``header`` at them
     (memvid's apply_records and TOC write). Nothing is synced here."""
     if not records:
         return
-    read_frames(storage, header)  # a damaged store is reported, never extended
-    start = store_start(header)
-    old = storage.read_at(start, max(0, header.footer_offset - start))
+    old = _store_bytes(storage, header)
+    _frames(old)  # a damaged store is reported, never extended
     new = b"".join(_FRAME.pack(r.sequence, len(r.payload)) + r.payload for r in records)
     storage.write_at(header.footer_offset, new)
     header.footer_offset += len(new)

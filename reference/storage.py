@@ -69,6 +69,10 @@ class FileStorage:
     second ``FileStorage`` on the same path in the same process (the stateful
     machines' recovery reader beside the writer) would be refused by the
     first one's lock.
+
+    ``temporary=True`` makes a new file under a name nothing holds, in one
+    ``open`` (``O_CREAT | O_EXCL``), without the directory sync of ``create``:
+    a temporary file's name is renamed over the path, or removed (S1.4 item 6).
     """
 
     def __init__(
@@ -78,13 +82,22 @@ class FileStorage:
         create: bool = False,
         read_only: bool = False,
         lock: bool = False,
+        temporary: bool = False,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self.locked = False
-        flags = os.O_RDONLY if read_only else os.O_RDWR | (os.O_CREAT if create else 0)
+        if temporary:
+            if read_only:
+                raise ValueError(f"{self.path}: a temporary file is made to be written, not read_only")
+            # FileExistsError when the name is taken. No directory sync: the name
+            # is renamed over the path (then synced, S9.1) or removed.
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+        else:
+            flags = os.O_RDONLY if read_only else os.O_RDWR | (os.O_CREAT if create else 0)
         creating = create and not read_only and not self.path.exists()
-        fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+        # Close-on-exec (S1.4 item 6): Python's os.open asks O_CLOEXEC itself (PEP 446).
+        fd = os.open(self.path, flags, 0o644)
         if creating:
             # spec/persistence.md PM5: a new name is durable only once its directory
             # is synced; an fsync of the file does not persist it. Without this, every
@@ -165,7 +178,7 @@ class FileStorage:
 
 def sync_directory(directory: Path) -> None:
     """fsync a directory: makes the names created, renamed or removed in it durable."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)  # close-on-exec: PEP 446
     try:
         os.fsync(fd)
     finally:
@@ -288,15 +301,11 @@ class FileDirectory:
         for attempt in range(OPEN_ATTEMPTS):
             name = f".{self.path.name}.{os.getpid()}.{attempt}.{os.urandom(3).hex()}"
             try:
-                fd = os.open(
-                    self.path.with_name(name),
-                    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                    0o644,
-                )
+                # One open makes the name and holds it: no window in which another
+                # process could put a file of its own under the name.
+                storage = FileStorage(self.path.with_name(name), temporary=True, lock=lock and self.lock)
             except FileExistsError:
                 continue
-            os.close(fd)
-            storage = FileStorage(self.path.with_name(name), lock=lock and self.lock)
             self._temps[name] = storage
             return name, storage
         raise OSError(errno.EEXIST, "no free temporary name", str(self.path))
@@ -314,11 +323,7 @@ class FileDirectory:
         self.path.with_name(temp).unlink(missing_ok=True)
 
     def sync(self) -> None:
-        fd = os.open(self.path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_directory(self.path.parent)
 
 
 # How often an open or a temporary name is retried before giving up.

@@ -49,6 +49,7 @@ from reference.errors import InvalidHeader, LockError, WalIoError
 from reference.header import WAL_OFFSET, Header, read_header
 from reference.mv2 import COPY_CHUNK, grow_region
 from reference.storage import Directory, FileDirectory, FileStorage, MemoryDirectory, MemoryStorage
+from reference.wal import WalRecord
 from walcheck.sidebyside.machines import Divergence, _agree, _scratch_dir
 from walcheck.sidebyside.predicates import first_mutable
 
@@ -771,23 +772,47 @@ class MemoryFilesBase(RuleBasedStateMachine):
     @staticmethod
     def _a_damaged_store_is_reported(image: bytes, header: Header) -> None:
         """S9.8: a store that ends before ``footer_offset`` (the file cut one byte
-        short) reads as truncated, and one with a byte changed as failing its
-        checksum; neither is read as frames."""
-        start = header.wal_offset + header.wal_size
-        if header.footer_offset <= start:
-            return
-        middle = (start + header.footer_offset) // 2
-        flipped = image[:middle] + bytes([image[middle] ^ 0xFF]) + image[middle + 1 :]
-        for damaged, reason in (
-            (image[: header.footer_offset - 1], "frame store truncated"),
-            (flipped, "frame store checksum mismatch"),
-        ):
-            try:
-                read_frames(MemoryStorage(damaged), header)
-            except FrameStoreDamaged as error:
-                _agree("a damaged frame store's report", error.reason, reason)
-            else:
-                raise Divergence(f"a damaged frame store was read as whole ({reason})")
+        short) reads as truncated, one with a byte changed as failing its
+        checksum, and one whose checksum matches but whose last frame's header
+        is cut as a truncated frame header. A header whose ``footer_offset``
+        lies before the store's start (no commit writes one) is refused: a
+        commit would write its frames over the region. Neither a reader nor a
+        commit takes any of them as frames, and the commit writes nothing."""
+        start, end = header.wal_offset + header.wal_size, header.footer_offset
+        cases = [
+            (image, dataclasses.replace(header, footer_offset=before), "footer offset before the frame store")
+            for before in (start - 1, header.wal_offset)
+        ]
+        if end >= start:
+            cut = b"\x01\x02\x03"  # shorter than a frame's 12-byte header
+            torn = dataclasses.replace(
+                header,
+                footer_offset=end + len(cut),
+                toc_checksum=blake3.blake3(image[start:end] + cut).digest(),
+            )
+            cases.append((image[:end] + cut + image[end:], torn, "frame header truncated"))
+        if end > start:
+            middle = (start + end) // 2
+            flipped = image[:middle] + bytes([image[middle] ^ 0xFF]) + image[middle + 1 :]
+            cases.append((image[: end - 1], header, "frame store truncated"))
+            cases.append((flipped, header, "frame store checksum mismatch"))
+        for damaged, damaged_header, reason in cases:
+            storage = MemoryStorage(damaged)
+            calls: list[tuple[str, Callable[[], object]]] = [
+                ("read", functools.partial(read_frames, storage, damaged_header)),
+                (
+                    "commit",
+                    functools.partial(apply_records, storage, damaged_header, [WalRecord(1, b"frame")]),
+                ),
+            ]
+            for action, call in calls:
+                try:
+                    call()
+                except FrameStoreDamaged as error:
+                    _agree(f"a damaged frame store's report to a {action}", error.reason, reason)
+                else:
+                    raise Divergence(f"a {action} took a damaged frame store as whole ({reason})")
+            _agree(f"a commit over a damaged frame store ({reason}): its writes", storage.writes, [])
 
     @invariant()
     def the_twin_holds_the_same_bytes(self) -> None:

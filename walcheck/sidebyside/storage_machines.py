@@ -432,11 +432,15 @@ class StatefulStorage(RuleBasedStateMachine):
         before = _open_descriptors()
         opened: FileStorage | None = None
         raised: Exception | None = None
-        with mock.patch.object(storage_module, "sync_directory", sync_directory):
+        with (
+            mock.patch.object(storage_module, "sync_directory", sync_directory),
+            _opens_watched() as descriptors,
+        ):
             try:
                 opened = FileStorage(path, create=True) if create else FileStorage(path)
             except Exception as error:
                 raised = error
+        _none_inherited(f"FileStorage({path.name}, create={create})", descriptors)
         made = create and not exists
         _agree(
             f"directory syncs of FileStorage({path.name}, create={create})",
@@ -477,11 +481,12 @@ class StatefulStorage(RuleBasedStateMachine):
 
         before = _open_descriptors()
         raised: Exception | None = None
-        with mock.patch.object(fcntl, "flock", flock):
+        with mock.patch.object(fcntl, "flock", flock), _opens_watched() as descriptors:
             try:
                 FileStorage(side.path, read_only=read_only, lock=True).close()
             except Exception as error:
                 raised = error
+        _none_inherited(f"FileStorage(read_only={read_only}, lock=True)", descriptors)
         wanted = (fcntl.LOCK_SH if read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB
         _agree("the flock asked for (L1)", taken, [wanted])
         _agree("the descriptors held after the open (S1.4 item 5)", _left_open(before), [])
@@ -575,6 +580,59 @@ def _colliding_open(directory: Path, collisions: int) -> Iterator[list[str]]:
         yield tried
 
 
+@contextmanager
+def _opens_watched() -> Iterator[list[tuple[str, bool]]]:
+    """os.open, noting each path it opens and whether a program the process
+    ``exec``s would inherit the descriptor (S1.4 item 6) at any time it was
+    watched: when opened, when closed, and at the end of the watch."""
+    real_open, real_close = os.open, os.close
+    opened: list[tuple[str, bool]] = []
+    live: dict[int, int] = {}  # descriptor -> its entry in opened
+
+    def look(fd: int) -> None:
+        path, inherited = opened[live[fd]]
+        opened[live[fd]] = (path, inherited or os.get_inheritable(fd))
+
+    def open_(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        fd = real_open(path, flags, mode, dir_fd=dir_fd)
+        live[fd] = len(opened)
+        opened.append((os.fspath(path), False))
+        look(fd)
+        return fd
+
+    def close(fd: int) -> None:
+        if fd in live:
+            look(fd)
+            del live[fd]
+        real_close(fd)
+
+    with mock.patch.object(os, "open", open_), mock.patch.object(os, "close", close):
+        yield opened
+        for fd in list(live):
+            look(fd)
+
+
+def _none_inherited(what: str, opened: list[tuple[str, bool]]) -> None:
+    _agree(
+        f"{what}: descriptors a program it execs would inherit (S1.4 item 6)",
+        [path for path, inherited in opened if inherited],
+        [],
+    )
+
+
+@contextmanager
+def _directory_syncs() -> Iterator[list[Path]]:
+    real = storage_module.sync_directory
+    synced: list[Path] = []
+
+    def sync_directory(directory: Path) -> None:
+        synced.append(directory)
+        real(directory)
+
+    with mock.patch.object(storage_module, "sync_directory", sync_directory):
+        yield synced
+
+
 class StatefulDirectory(RuleBasedStateMachine):
     """FileDirectory against a model of its directory: names and bytes (S9.7)."""
 
@@ -649,7 +707,7 @@ class StatefulDirectory(RuleBasedStateMachine):
         raised: Exception | None = None
         opened: FileStorage | None = None
         replacement = self._older_replacement if race == "rename an older once" else self._replacement
-        with _flock_seam(race, self.path, replacement) as calls:
+        with _flock_seam(race, self.path, replacement) as calls, _opens_watched() as descriptors:
             try:
                 opened = directory.open_path(create=create, lock=lock, follow_renames=follow)
             except (OSError, LockError) as error:
@@ -688,11 +746,16 @@ class StatefulDirectory(RuleBasedStateMachine):
             _agree(f"{what}: locked", opened.locked, locks)
             opened.close()
         _agree(f"{what}: the descriptors held after it", _left_open(before), [])
+        _none_inherited(what, descriptors)
 
     @rule(lock=st.booleans(), collisions=st.sampled_from([0, 0, 1, 3, OPEN_ATTEMPTS - 1, OPEN_ATTEMPTS]))
     def create_temp(self, lock: bool, collisions: int) -> None:
         before = _open_descriptors()
-        with _colliding_open(self.root, collisions) as tried:
+        with (
+            _opens_watched() as descriptors,
+            _colliding_open(self.root, collisions) as tried,
+            _directory_syncs() as synced,
+        ):
             try:
                 name, temp = self.directory.create_temp(lock=lock)
             except OSError as error:
@@ -700,6 +763,9 @@ class StatefulDirectory(RuleBasedStateMachine):
             else:
                 refused = None
         what = f"create_temp with {collisions} names taken"
+        _none_inherited(what, descriptors)
+        # S1.4 item 6: the temporary name becomes durable by the rename, or never.
+        _agree(f"{what}: directory syncs", synced, [])
         if collisions >= OPEN_ATTEMPTS:
             _agree(f"{what}: names tried", len(tried), OPEN_ATTEMPTS)
             assert refused is not None, f"{what}: no error"
@@ -718,6 +784,21 @@ class StatefulDirectory(RuleBasedStateMachine):
         _agree(f"{what}: the storage's path", temp.path, self.root / name)
         _agree(f"{what}: locked", temp.locked, lock and self.directory.lock)
         _agree(f"{what}: its size", temp.size(), 0)
+        _agree(f"{what}: a program it execs inherits it (S1.4 item 6)", os.get_inheritable(temp.fd), False)
+        if collisions == 0:
+            # S1.4 item 6: a temporary file to read only is refused, and makes nothing.
+            taken = self.root / f"{name}.read-only"
+            try:
+                FileStorage(taken, temporary=True, read_only=True).close()
+            except ValueError as error:
+                _agree(
+                    "a read-only temporary file's refusal",
+                    str(error),
+                    f"{taken}: a temporary file is made to be written, not read_only",
+                )
+            else:
+                raise Divergence("FileStorage(temporary=True, read_only=True) was not refused")
+            _agree("a refused temporary file", taken.exists(), False)
         self.names[name] = b""
         self.temps[name] = temp
 
@@ -765,7 +846,30 @@ class StatefulDirectory(RuleBasedStateMachine):
 
     @rule()
     def sync(self) -> None:
-        self.directory.sync()
+        with _opens_watched() as descriptors:
+            self.directory.sync()
+        _agree("the directories a sync opened", [path for path, _ in descriptors], [str(self.root)])
+        _none_inherited("a directory sync", descriptors)
+
+    @precondition(lambda self: any(not name.startswith(".") for name in self.names))
+    @rule(pick=st.integers(0, 100))
+    def sync_a_file_as_its_directory(self, pick: int) -> None:
+        """S1.4 item 6: sync_directory refuses a path that is no directory, rather
+        than fsync a file and report the directory synced."""
+        files = sorted(name for name in self.names if not name.startswith("."))
+        path = self.root / files[pick % len(files)]
+        before = _open_descriptors()
+        try:
+            storage_module.sync_directory(path)
+        except NotADirectoryError as error:
+            _agree(
+                "sync_directory of a file: the error",
+                (error.errno, error.filename),
+                (errno.ENOTDIR, str(path)),
+            )
+        else:
+            raise Divergence(f"sync_directory({path.name}), a file, did not raise NotADirectoryError")
+        _agree("sync_directory of a file: the descriptors held after it", _left_open(before), [])
 
     @invariant()
     def directory_is_its_model(self) -> None:
