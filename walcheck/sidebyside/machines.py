@@ -416,7 +416,28 @@ class WalMachineBase(RuleBasedStateMachine):
             ENTRY_HEADER_SIZE + len(payload),
         )
         head_before, pending_before = wal.write_head, wal.pending_bytes
-        ref = _reference_result(lambda: wal.append_entry(payload))
+        # S1.4: FIXED's append decides its common case (the entry fits at the write
+        # head with a whole sentinel after it) without calling place_entry; the
+        # calls are counted, because a fast path never taken gives the same answers.
+        ruling = reference_wal.place_entry
+        placements: list[int] = []
+
+        def counted_place_entry(*arguments: Any) -> int | str:
+            placements.append(1)
+            return ruling(*arguments)
+
+        reference_wal.place_entry = counted_place_entry  # type: ignore[assignment]
+        try:
+            ref = _reference_result(lambda: wal.append_entry(payload))
+        finally:
+            reference_wal.place_entry = ruling
+        if self.design is m.Design.FIXED and ref.error is None:
+            common = head_before + ENTRY_HEADER_SIZE + len(payload) <= wal.region_size - ENTRY_HEADER_SIZE
+            _agree(
+                "place_entry calls of an append (S1.4: none in the common case)",
+                len(placements),
+                0 if common else 1,
+            )
         self._count_states(wal, head_before, placed, len(payload), ref)
         if ref.error is not None and ref.error[0] == "Io":
             # An injected I/O error (crash machines only): the model has no
