@@ -538,6 +538,11 @@ def region_answers(region: Region) -> Iterator[tuple[str, Region, bool]]:
         False,
     )
     yield (
+        "a last byte mapped twice: an extent starting inside the one before it",
+        replace(region, extents=(*extents, replace(last, start=last.end - 1))),
+        False,
+    )
+    yield (
         "the first extent starting at 1",
         replace(region, extents=(replace(first, start=1), *extents[1:])),
         False,
