@@ -265,6 +265,20 @@ class MemoryFilesBase(RuleBasedStateMachine):
             _agree("put's sequence", sequence, outcome)
 
     @precondition(_writable)
+    @rule(doublings=st.integers(0, 2))
+    def put_an_entry_a_power_of_two_times_the_region(self, doublings: int) -> None:
+        """S9.4: memvid doubles the region while it is at most the size required
+        (``while new_size <= target``, mutation.rs's grow_wal_region), so an entry
+        of exactly 2^k times the region grows it to 2^(k+1) times, one past the
+        size the entry alone would need. Random payloads meet that equality
+        almost never."""
+        assert self.state is not None
+        entry_size = self.state.disk.header.wal_size << doublings
+        if entry_size > GROWTH_LIMIT // 2:
+            return
+        self.put(bytes([0x5D]) * (entry_size - m.ENTRY_HEADER_SIZE))
+
+    @precondition(_writable)
     @rule()
     def commit(self) -> None:
         """S9.1: memvid's commit(), staged in both designs."""
