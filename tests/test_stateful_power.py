@@ -72,11 +72,18 @@ _CrashBase = build_crash_machine(crash_config(m.Design.FIXED, "StatefulHeaderAhe
 
 class StatefulHeaderAheadFixed(_CrashBase):  # type: ignore[misc, valid-type]
     @precondition(lambda self: self._writable())
-    @rule(payload=st.binary(min_size=1, max_size=120), pick=st.integers(0, 2**32 - 1))
-    def commit_killed_at_its_sync(self, payload: bytes, pick: int) -> None:
+    @rule(
+        payload=st.binary(min_size=1, max_size=120),
+        pick=st.integers(0, 2**32 - 1),
+        reader_first=st.booleans(),
+    )
+    def commit_killed_at_its_sync(self, payload: bytes, pick: int, reader_first: bool) -> None:
         """Batch mode, an append, then a commit whose sync never happens: the
         header's write and the record's are both unsynced, and a power-loss
-        image keeps the first without the second (spec/defects.md C3)."""
+        image keeps the first without the second (spec/defects.md C3). With
+        ``reader_first``, a header-ahead image is opened read-only and rescanned
+        (S3.8 with R4: the records below the checkpoint are still there, since
+        a reader writes no sentinel), then the machine goes on from it."""
         self.set_skip_sync(True)
         if self._append_both(payload).error is not None:
             return
@@ -101,7 +108,10 @@ class StatefulHeaderAheadFixed(_CrashBase):  # type: ignore[misc, valid-type]
         chosen = ahead[pick % len(ahead)] if ahead else pick % len(images)
         if ahead:
             self.counters[figures.HEADER_AHEAD] += 1
-        self._restart(images[chosen], *outcomes[chosen])
+        reader = reader_first and bool(ahead)
+        self._restart(images[chosen], *outcomes[chosen], read_only=reader)
+        if reader:
+            self.records_after(0, 0)
 
 
 TestStatefulHeaderAheadFixed = StatefulHeaderAheadFixed.TestCase

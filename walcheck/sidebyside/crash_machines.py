@@ -242,8 +242,15 @@ class CrashMachineBase(WalMachineBase):
         chosen = pick % len(images)
         self._restart(images[chosen], *outcomes[chosen])
 
-    def _restart(self, image: bytes, records: list[tuple[int, bytes]], durable_checkpoint: int) -> None:
-        """memvid starting again on the crash image."""
+    def _restart(
+        self,
+        image: bytes,
+        records: list[tuple[int, bytes]],
+        durable_checkpoint: int,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        """memvid starting again on the crash image (a reader, with ``read_only``)."""
         header = read_header(MemoryStorage(image), clear_legacy_lock=False)
         canary_at = WAL_OFFSET + header.wal_size
         if image[canary_at:] != CANARY:
@@ -259,7 +266,7 @@ class CrashMachineBase(WalMachineBase):
         self.wal = None
         self.state = self._model_state_of(image)
         self.oracle.restart_after_crash(records, durable_checkpoint)
-        self._open(read_only=False)
+        self._open(read_only=read_only)
 
     def _run_until_crash(self, calls: int, operation: Callable[[], object]) -> bool:
         """Run ``operation`` with the process dying at storage call ``calls + 1``.
