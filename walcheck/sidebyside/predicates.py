@@ -597,13 +597,13 @@ def header_field_answers() -> Iterator[tuple[str, object, object]]:
 def original_head_answers(state: m.State) -> Iterator[tuple[str, bool, bool]]:
     """S7 (I5, ORIGINAL's shape): ``state`` as an ORIGINAL WAL, its head moved:
     ORIGINAL reduces its write head modulo the region, so a head at the
-    region's end is not one of its states, the last byte's is. What is
-    asked, valid()'s answer, what S7 says."""
+    region's end is not one of its states (nor one below 0), the last byte's
+    is. What is asked, valid()'s answer, what S7 says."""
     wal = state.wal
     assert wal is not None
     size = wal.region_size
     original = replace(state, design=m.Design.ORIGINAL)
-    for head, holds in ((size - 1, True), (size, False), (0, True)):
+    for head, holds in ((size - 1, True), (size, False), (0, True), (-1, False)):
         yield (
             f"ORIGINAL's write head at {head} of {size}",
             valid(_with_wal(original, wal, write_head=head)),
